@@ -1,0 +1,261 @@
+"""Config (a plain nested dict, e.g. from Hydra) -> validated ``SimStatic`` and ``SimParams``.
+
+Everything is checked before anything compiles; a bad key or value raises
+:class:`ConfigError` naming the key and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from qtgjax.agents.registry import get_family, known_kinds
+from qtgjax.agents.types import AccountParams, FamilySpec
+from qtgjax.market.auction import MAX_BOOK_LOTS
+from qtgjax.market.money import MAX_PRICE_TICKS
+from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
+
+INT32_MAX = 2**31 - 1
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run does besides the market itself.
+
+    Attributes:
+        scenarios: B, scenarios run side by side (each its own seed).
+        ticks: T, ticks per scenario.
+        seed: base seed; scenario b uses key fold_in(seed, b).
+        tick_size: currency per price tick (reporting only).
+    """
+
+    scenarios: int
+    ticks: int
+    seed: int
+    tick_size: float
+
+
+@dataclass(frozen=True)
+class Built:
+    static: SimStatic
+    params: SimParams
+    run: RunSpec
+
+
+MARKET_SCHEMA = {
+    "symbols": (1, 1024),
+    "levels": (8, 8192),
+    "age_classes": (1, 64),
+    "ema_fast": (1e-6, 1.0),
+    "ema_slow": (1e-6, 1.0),
+    "vol_smoothing": (1e-6, 1.0),
+    "recentre": (1, 4096),
+    "tick_size": (1e-12, 1e12),
+}
+FUNDAMENTAL_SCHEMA = {
+    "discount_rate": (1e-6, 1.0),
+    "growth": (-0.5, 0.99),
+    "dividend_vol": (0.0, 1.0),
+    "news_rate": (0.0, 1.0),
+    "news_size": (0.0, 2.0),
+    "dividend_period": (1, 10**9),
+}
+RUN_SCHEMA = {"scenarios": (1, 10**7), "ticks": (1, 10**9), "seed": (0, 2**31 - 1)}
+ACCOUNT_SCHEMA = {
+    "n_agents": (1, 10**8),
+    "cash": (-(2**31) + 1, INT32_MAX),
+    "position": (-(2**30), 2**30),
+    "max_position": (0, 2**30),
+}
+
+
+def number(cfg: Mapping, key: str, bounds: tuple, path: str):
+    """``cfg[key]`` checked to be a number in ``bounds`` (ints if both bounds are ints)."""
+    where = f"{path}.{key}" if path else key
+    if key not in cfg or cfg[key] is None:
+        raise ConfigError(f"{where}: missing (allowed range {bounds[0]}..{bounds[1]})")
+    value = cfg[key]
+    want_int = all(isinstance(b, int) for b in bounds)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if want_int and not float(value).is_integer():
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not (bounds[0] <= value <= bounds[1]) or (isinstance(value, float) and math.isnan(value)):
+        raise ConfigError(f"{where}: {value!r} is out of range {bounds[0]}..{bounds[1]}")
+    return int(value) if want_int else float(value)
+
+
+def check_keys(cfg: Mapping, allowed, path: str) -> None:
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{path}.{unknown[0]}: unknown key; allowed keys: {sorted(allowed)}")
+
+
+def section(cfg: Mapping, key: str) -> Mapping:
+    value = cfg.get(key)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: missing section (expected a mapping)")
+    return value
+
+
+def read_schema(cfg: Mapping, schema: dict, path: str, extra_keys=()) -> dict[str, Any]:
+    check_keys(cfg, set(schema) | set(extra_keys), path)
+    return {k: number(cfg, k, b, path) for k, b in schema.items()}
+
+
+def initial_prices(market: Mapping, n_symbols: int, n_levels: int) -> list[int]:
+    raw = market.get("initial_price")
+    prices = list(raw) if isinstance(raw, list | tuple) else [raw] * n_symbols
+    if len(prices) != n_symbols:
+        raise ConfigError(
+            f"market.initial_price: {len(prices)} prices given for market.symbols={n_symbols}"
+        )
+    half = n_levels // 2
+    bounds = (half + 1, MAX_PRICE_TICKS - half)
+    return [_price(p, i, bounds) for i, p in enumerate(prices)]
+
+
+def _price(value, i: int, bounds) -> int:
+    try:
+        return number({"initial_price": value}, "initial_price", bounds, "market")
+    except ConfigError as err:
+        raise ConfigError(
+            f"market.initial_price[{i}]: {value!r} must be an integer tick price in "
+            f"{bounds[0]}..{bounds[1]} (the grid of market.levels must fit in 1..{MAX_PRICE_TICKS})"
+        ) from err
+
+
+def build_market(cfg: Mapping):
+    market = section(cfg, "market")
+    values = read_schema(market, MARKET_SCHEMA, "market", extra_keys=("initial_price",))
+    if values["levels"] % 2:
+        raise ConfigError(f"market.levels: {values['levels']} must be even")
+    if values["recentre"] >= values["levels"] // 2:
+        raise ConfigError(
+            f"market.recentre: {values['recentre']} must be below market.levels / 2 = "
+            f"{values['levels'] // 2}"
+        )
+    prices = initial_prices(market, values["symbols"], values["levels"])
+    params = MarketParams(
+        initial_price=jnp.asarray(prices, jnp.int32),
+        ema_fast=jnp.float32(values["ema_fast"]),
+        ema_slow=jnp.float32(values["ema_slow"]),
+        vol_smoothing=jnp.float32(values["vol_smoothing"]),
+        recentre=jnp.int32(values["recentre"]),
+    )
+    return values, params
+
+
+def build_fundamentals(cfg: Mapping) -> FundamentalParams:
+    values = read_schema(section(cfg, "fundamentals"), FUNDAMENTAL_SCHEMA, "fundamentals")
+    if values["growth"] >= values["discount_rate"]:
+        raise ConfigError(
+            f"fundamentals.growth: {values['growth']} must be below fundamentals.discount_rate "
+            f"= {values['discount_rate']} (Gordon growth)"
+        )
+    return FundamentalParams(
+        **{
+            k: (jnp.int32(v) if k == "dividend_period" else jnp.float32(v))
+            for k, v in values.items()
+        }
+    )
+
+
+def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
+    path = f"families.{name}"
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"{path}: expected a mapping with kind, n_agents, ... ")
+    kind = cfg.get("kind")
+    if kind not in known_kinds():
+        raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known_kinds()}")
+    family = get_family(kind)
+    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
+    strategy_cfg = cfg.get("params") or {}
+    strategy = read_schema(strategy_cfg, family.config_schema, f"{path}.params")
+    spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels)
+    check_family_fits(family, spec, strategy, account, path)
+    account_params = AccountParams(
+        cash=jnp.int32(account["cash"]),
+        position=jnp.int32(account["position"]),
+        max_position=jnp.int32(account["max_position"]),
+    )
+    names = [f.name for f in fields(family.Params)]
+    strategy_params = family.Params(**{k: _scalar(strategy[k]) for k in names})
+    return spec, account_params, strategy_params
+
+
+def check_family_fits(family, spec: FamilySpec, strategy: dict, account: dict, path: str) -> None:
+    reach = family.grid_reach(strategy)
+    if reach >= spec.n_levels // 2:
+        raise ConfigError(
+            f"{path}.params: quotes reach {reach:g} ticks from the mid but market.levels="
+            f"{spec.n_levels} gives only {spec.n_levels // 2} on each side; raise market.levels"
+        )
+    if abs(account["position"]) > account["max_position"]:
+        raise ConfigError(
+            f"{path}.position: {account['position']} exceeds {path}.max_position="
+            f"{account['max_position']}"
+        )
+
+
+def _scalar(value):
+    return jnp.int32(value) if isinstance(value, int) else jnp.float32(value)
+
+
+def book_lots_bound(static: SimStatic, cfgs: Mapping) -> int:
+    """Most lots one book can hold: every slot of every family at its largest order."""
+    total = 0
+    for spec in static.families:
+        family = get_family(spec.kind)
+        cfg = cfgs[spec.name]
+        per_order = min(family.max_order_lots(cfg.get("params") or {}), 2 * cfg["max_position"])
+        total += spec.n_agents * family.n_slots(spec) * per_order
+    return total
+
+
+def build(cfg: Mapping) -> Built:
+    """Validate ``cfg`` and build (SimStatic, SimParams, RunSpec). Raises ConfigError."""
+    run = {k: number(cfg, k, b, "") for k, b in RUN_SCHEMA.items()}
+    market_values, market = build_market(cfg)
+    fundamentals = build_fundamentals(cfg)
+    families_cfg = section(cfg, "families")
+    if not families_cfg:
+        raise ConfigError("families: at least one family is needed")
+    n_symbols, n_levels = market_values["symbols"], market_values["levels"]
+    built = [build_family(n, c, n_symbols, n_levels) for n, c in families_cfg.items()]
+    static = SimStatic(
+        n_symbols=n_symbols,
+        n_levels=n_levels,
+        n_ages=market_values["age_classes"],
+        families=tuple(b[0] for b in built),
+    )
+    bound = book_lots_bound(static, families_cfg)
+    if bound >= MAX_BOOK_LOTS:
+        raise ConfigError(
+            f"families: up to {bound} lots could rest in one book, above the exact-arithmetic "
+            f"limit {MAX_BOOK_LOTS}; lower n_agents, order sizes or max_position"
+        )
+    params = SimParams(market, fundamentals, tuple(b[1] for b in built), tuple(b[2] for b in built))
+    spec = RunSpec(run["scenarios"], run["ticks"], run["seed"], market_values["tick_size"])
+    return Built(static, params, spec)
+
+
+def scenario_params(params: SimParams, n_scenarios: int) -> SimParams:
+    """Give every leaf a leading scenario axis of size ``n_scenarios`` (same values)."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (n_scenarios, *jnp.shape(x))), params)
+
+
+def scenario_keys(seed: int, n_scenarios: int, first: int = 0):
+    """Key of scenario b = fold_in(key(seed), first + b): a scenario's path depends only on
+    its seed and index, not on how scenarios are batched."""
+    base = jax.random.key(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(first, first + n_scenarios))

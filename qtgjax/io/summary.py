@@ -1,0 +1,67 @@
+"""Short human-readable summaries of a run's tables (printed by ``qtgjax-run``)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def market_summary(ticks: pl.DataFrame) -> pl.DataFrame:
+    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread."""
+    per_scenario = (
+        ticks.sort("scenario", "symbol", "tick")
+        .with_columns(
+            (pl.col("close").log().diff().over("scenario", "symbol")).alias("ret"),
+            (pl.col("best_ask") - pl.col("best_bid")).alias("spread"),
+        )
+        .group_by("scenario", "symbol")
+        .agg(
+            pl.col("open").first().alias("start"),
+            pl.col("close").last().alias("end"),
+            pl.col("ret").std().alias("tick_vol"),
+            pl.col("volume").mean().alias("volume_per_tick"),
+            pl.col("spread").mean().alias("mean_spread"),
+        )
+    )
+    return (
+        per_scenario.group_by("symbol")
+        .agg(
+            pl.len().alias("scenarios"),
+            pl.col("start").mean(),
+            pl.col("end").mean().alias("end_mean"),
+            ((pl.col("end") / pl.col("start") - 1) * 100).mean().alias("return_pct"),
+            (pl.col("tick_vol") * 1e4).mean().alias("tick_vol_bp"),
+            pl.col("volume_per_tick").mean(),
+            pl.col("mean_spread").mean(),
+        )
+        .sort("symbol")
+    )
+
+
+def family_summary(agents: pl.DataFrame, tick_size: float) -> pl.DataFrame:
+    """Per family, over scenarios: agents, mean P&L (currency), volume, conservation check."""
+    return (
+        agents.group_by("family", "kind")
+        .agg(
+            pl.col("n_agents").first(),
+            (pl.col("pnl").mean() * tick_size).alias("pnl_mean"),
+            pl.col("pnl_per_agent").mean().alias("pnl_per_agent"),
+            pl.col("volume").mean().alias("volume_lots"),
+        )
+        .sort("pnl_mean", descending=True)
+    )
+
+
+def conservation_errors(tables: dict[str, pl.DataFrame]) -> tuple[int, int]:
+    """Largest |sum over families of (cash_end - cash_start - external_cash)| per scenario,
+    and largest |sum of (position_end - position_start)| per (scenario, symbol). Both 0."""
+    cash = (
+        tables["agents"]
+        .group_by("scenario")
+        .agg((pl.col("cash_end") - pl.col("cash_start") - pl.col("external_cash")).sum().abs())
+    )
+    shares = (
+        tables["positions"]
+        .group_by("scenario", "symbol")
+        .agg((pl.col("position_end") - pl.col("position_start")).sum().abs())
+    )
+    return int(cash[:, 1].max()), int(shares[:, 2].max())

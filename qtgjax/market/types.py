@@ -1,0 +1,110 @@
+"""Market data types: orders, accounts and what the market shows its participants.
+
+Units: prices are int32 ticks, quantities int32 lots, cash exact :class:`Money` in
+cash units (one tick times one lot). Shapes are given per scenario; a leading scenario axis
+is added by ``vmap``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from qtgjax.market.money import Money
+from qtgjax.tree import pytree
+
+
+@pytree
+class Orders:
+    """Limit orders of one family, one slot per (agent, symbol, slot).
+
+    Attributes:
+        price: int32[N, S, O] limit price in ticks.
+        qty: int32[N, S, O] lots, >= 0 (0 = no order).
+        is_buy: bool[N, S, O] side.
+        age: int32[N, S, O] ticks the order has rested in the book (0 = new this tick).
+    """
+
+    price: jnp.ndarray
+    qty: jnp.ndarray
+    is_buy: jnp.ndarray
+    age: jnp.ndarray
+
+    @staticmethod
+    def empty(n_agents: int, n_symbols: int, n_slots: int) -> Orders:
+        shape = (n_agents, n_symbols, n_slots)
+        zeros = jnp.zeros(shape, jnp.int32)
+        return Orders(zeros, zeros, jnp.zeros(shape, bool), zeros)
+
+
+@pytree
+class OrderIntent:
+    """What a family wants this tick, per (agent, symbol, slot).
+
+    Where ``replace`` is False the resting order stays (and ages); where True it is
+    cancelled and replaced by (price, qty, is_buy); qty 0 cancels.
+
+    Attributes:
+        price: int32[N, S, O] ticks.
+        qty: int32[N, S, O] lots >= 0.
+        is_buy: bool[N, S, O].
+        replace: bool[N, S, O].
+    """
+
+    price: jnp.ndarray
+    qty: jnp.ndarray
+    is_buy: jnp.ndarray
+    replace: jnp.ndarray
+
+
+@pytree
+class Accounts:
+    """Exact accounts of one family's agents.
+
+    Attributes:
+        cash: Money[N] cash units.
+        position: int32[N, S] lots held (negative = short).
+        external: Money[N] net cash that came from outside the traded market
+            (dividends in, fees and borrow costs out), cash units.
+        orders: resting :class:`Orders` [N, S, O].
+    """
+
+    cash: Money
+    position: jnp.ndarray
+    external: Money
+    orders: Orders
+
+
+@pytree
+class MarketView:
+    """What every agent sees of the market at the start of a tick, per symbol.
+
+    Attributes:
+        tick: int32[] tick index.
+        last_price: int32[S] last clearing price, ticks.
+        best_bid: int32[S] best resting bid after the previous auction, ticks (0 if none).
+        best_ask: int32[S] best resting ask after the previous auction, ticks (0 if none).
+        anchor: int32[S] price at the centre of the grid, ticks.
+        fundamental: float32[S] fundamental value, ticks.
+        ema_fast: float32[S] fast EMA of the last price, ticks.
+        ema_slow: float32[S] slow EMA of the last price, ticks.
+        volatility: float32[S] EMA of squared one-tick log returns (a variance).
+        news: float32[S] size of the news shock of the previous tick (log units, 0 = none).
+    """
+
+    tick: jnp.ndarray
+    last_price: jnp.ndarray
+    best_bid: jnp.ndarray
+    best_ask: jnp.ndarray
+    anchor: jnp.ndarray
+    fundamental: jnp.ndarray
+    ema_fast: jnp.ndarray
+    ema_slow: jnp.ndarray
+    volatility: jnp.ndarray
+    news: jnp.ndarray
+
+    @property
+    def mid(self) -> jnp.ndarray:
+        """float32[S] mid of the best quotes, or the last price where a side is empty."""
+        both = (self.best_bid > 0) & (self.best_ask > 0)
+        mid = 0.5 * (self.best_bid + self.best_ask).astype(jnp.float32)
+        return jnp.where(both, mid, self.last_price.astype(jnp.float32))

@@ -1,0 +1,159 @@
+"""One tick of one scenario: observe, act, aggregate, clear, allocate, settle, update, record."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from qtgjax.agents.registry import get_family
+from qtgjax.market import money
+from qtgjax.market.auction import (
+    LevelTotals,
+    allocate_age_classes,
+    clearing_level,
+    level_allotment,
+    level_totals,
+)
+from qtgjax.market.money import MAX_PRICE_TICKS
+from qtgjax.market.types import MarketView, Orders
+from qtgjax.sim import book
+from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
+from qtgjax.sim.settle import pay_dividends, settle_fills
+from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
+
+
+def observe(state: SimState) -> MarketView:
+    m = state.market
+    return MarketView(
+        tick=state.tick,
+        last_price=m.last_price,
+        best_bid=m.best_bid,
+        best_ask=m.best_ask,
+        anchor=m.anchor,
+        fundamental=state.fundamentals.value,
+        ema_fast=m.ema_fast,
+        ema_slow=m.ema_slow,
+        volatility=m.volatility,
+        news=state.fundamentals.news,
+    )
+
+
+def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
+    """Every family's orders for this tick merged with its resting orders."""
+    keys = jax.random.split(key, len(static.families))
+    orders, extras = [], []
+    for i, spec in enumerate(static.families):
+        acct, limits = state.accounts[i], params.accounts[i]
+        intent, extra = get_family(spec.kind).act(
+            spec, params.strategies[i], state.extras[i], acct, view, keys[i]
+        )
+        orders.append(book.merge_intent(acct.orders, intent, acct.position, limits.max_position))
+        extras.append(extra)
+    return tuple(orders), tuple(extras)
+
+
+def clear_book(flat: Orders, anchor, last_price, static: SimStatic):
+    """Batch auction of every symbol's book [S, M]: fills, clearing price, residual totals."""
+    n_levels = static.n_levels
+    level, on_grid = book.grid_levels(flat.price, flat.is_buy, anchor, n_levels)
+    qty = jnp.where(on_grid, flat.qty, 0)
+    age = jnp.minimum(flat.age, static.n_ages - 1)
+    ref = last_price - (anchor - n_levels // 2)
+
+    def one_symbol(level, qty, is_buy, age, ref):
+        totals = level_totals(level, qty, is_buy, n_levels)
+        clear_at, volume = clearing_level(totals, ref)
+        allot = level_allotment(totals, volume)
+        filled = allocate_age_classes(level, qty, is_buy, age, allot, static.n_ages)
+        residual = LevelTotals(totals.buy - allot.buy, totals.sell - allot.sell)
+        return filled, clear_at, volume, residual
+
+    filled, clear_at, volume, residual = jax.vmap(one_symbol)(level, qty, flat.is_buy, age, ref)
+    clear_price = jnp.where(volume > 0, anchor - n_levels // 2 + clear_at, 0)
+    dropped = (flat.qty > 0) & ~on_grid
+    return filled, clear_price, volume, residual, dropped
+
+
+def best_quotes(residual: LevelTotals, anchor, n_levels: int):
+    """Best residual bid and ask prices per symbol (0 where a side is empty)."""
+    levels = jnp.arange(n_levels)
+    has_bid, has_ask = residual.buy > 0, residual.sell > 0
+    bid_level = jnp.max(jnp.where(has_bid, levels, -1), axis=-1)
+    ask_level = jnp.min(jnp.where(has_ask, levels, n_levels), axis=-1)
+    base = anchor - n_levels // 2
+    best_bid = jnp.where(has_bid.any(-1), base + bid_level, 0)
+    best_ask = jnp.where(has_ask.any(-1), base + ask_level, 0)
+    return best_bid, best_ask
+
+
+def update_market(
+    m: MarketState, params: SimParams, clear_price, volume, residual, dropped, static
+):
+    """Last price, EMAs, volatility, best quotes and the grid anchor after the auction."""
+    mp = params.market
+    last = jnp.where(volume > 0, clear_price, m.last_price)
+    price = last.astype(jnp.float32)
+    ret = jnp.log(price / m.last_price.astype(jnp.float32))
+    best_bid, best_ask = best_quotes(residual, m.anchor, static.n_levels)
+    half = static.n_levels // 2
+    moved = jnp.abs(last - m.anchor) > mp.recentre
+    anchor = jnp.clip(jnp.where(moved, last, m.anchor), half + 1, MAX_PRICE_TICKS - half)
+    return MarketState(
+        last_price=last,
+        anchor=anchor,
+        best_bid=best_bid,
+        best_ask=best_ask,
+        ema_fast=m.ema_fast + mp.ema_fast * (price - m.ema_fast),
+        ema_slow=m.ema_slow + mp.ema_slow * (price - m.ema_slow),
+        volatility=m.volatility + mp.vol_smoothing * (ret * ret - m.volatility),
+        off_grid=m.off_grid + dropped.sum(-1).astype(jnp.int32),
+    )
+
+
+def record_tick(before: MarketState, state: SimState, volume, clear_price, residual, fills):
+    accounts = state.accounts
+    open_, close = before.last_price, state.market.last_price
+    return TickRecord(
+        open=open_,
+        high=jnp.maximum(open_, close),
+        low=jnp.minimum(open_, close),
+        close=close,
+        volume=volume,
+        clear_price=clear_price,
+        best_bid=state.market.best_bid,
+        best_ask=state.market.best_ask,
+        bid_depth=residual.buy.sum(-1),
+        ask_depth=residual.sell.sum(-1),
+        fundamental=state.fundamentals.value,
+        cash=_stack_money([money.sum_exact(a.cash, 0) for a in accounts]),
+        external=_stack_money([money.sum_exact(a.external, 0) for a in accounts]),
+        position=jnp.stack([a.position.sum(0) for a in accounts]),
+        traded=jnp.stack([f.sum() for f in fills]),
+    )
+
+
+def _stack_money(items) -> money.Money:
+    return money.Money(jnp.stack([m.hi for m in items]), jnp.stack([m.lo for m in items]))
+
+
+def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:
+    """Advance one scenario by one tick. Pure; loop-free over agents."""
+    k_act, k_fund = jax.random.split(key)
+    view = observe(state)
+    orders, extras = act_all(static, params, state, view, k_act)
+    flat = book.flatten(orders)
+    filled, clear_price, volume, residual, dropped = clear_book(
+        flat, state.market.anchor, state.market.last_price, static
+    )
+    fills = book.split(filled, orders)
+    kept = book.split(jnp.where(dropped, 0, flat.qty), orders)
+    fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
+    is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
+    dividend = dividend_ticks(fundamentals)
+    accounts = tuple(
+        pay_dividends(settle_fills(acct, o.replace(qty=q), f, clear_price), dividend, is_payday)
+        for acct, o, q, f in zip(state.accounts, orders, kept, fills, strict=True)
+    )
+    market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
+    new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
+    return new_state, record_tick(state.market, new_state, volume, clear_price, residual, fills)

@@ -1,0 +1,183 @@
+"""Static shapes, sweepable parameters, state and per-tick records of a simulation.
+
+Shapes are per scenario; ``vmap`` adds a leading scenario axis to params, state and records.
+S = symbols, K = grid levels, F = families, N_f / O_f = agents / order slots of family f.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from qtgjax.agents.types import AccountParams, FamilySpec
+from qtgjax.market.money import Money
+from qtgjax.market.types import Accounts
+from qtgjax.tree import pytree, static_field
+
+
+@pytree
+class SimStatic:
+    """Everything that fixes array shapes (hashable: part of the jit cache key).
+
+    Attributes:
+        n_symbols: S.
+        n_levels: K, price levels per book (one tick apart).
+        n_ages: age classes for time priority; ages >= n_ages - 1 share the oldest class.
+        families: one :class:`FamilySpec` per family, in result order.
+    """
+
+    n_symbols: int = static_field()
+    n_levels: int = static_field()
+    n_ages: int = static_field()
+    families: tuple[FamilySpec, ...] = static_field()
+
+
+@pytree
+class MarketParams:
+    """Market-wide numbers.
+
+    Attributes:
+        initial_price: int32[S] starting price, ticks.
+        ema_fast: float32[] smoothing weight of the fast price EMA per tick.
+        ema_slow: float32[] smoothing weight of the slow price EMA per tick.
+        vol_smoothing: float32[] smoothing weight of the squared-return EMA per tick.
+        recentre: int32[] the grid re-centres on the last price when it is more than
+            this many levels from the centre.
+    """
+
+    initial_price: jnp.ndarray
+    ema_fast: jnp.ndarray
+    ema_slow: jnp.ndarray
+    vol_smoothing: jnp.ndarray
+    recentre: jnp.ndarray
+
+
+@pytree
+class FundamentalParams:
+    """Dividend process and Gordon growth valuation per symbol (per-period rates).
+
+    Attributes:
+        discount_rate: float32[] r per dividend period.
+        growth: float32[] g per dividend period (g < r).
+        dividend_vol: float32[] sd of the log-dividend innovation per tick.
+        news_rate: float32[] probability of a news event per symbol per tick.
+        news_size: float32[] mean absolute log-dividend jump of a news event.
+        dividend_period: int32[] ticks between dividend payments.
+    """
+
+    discount_rate: jnp.ndarray
+    growth: jnp.ndarray
+    dividend_vol: jnp.ndarray
+    news_rate: jnp.ndarray
+    news_size: jnp.ndarray
+    dividend_period: jnp.ndarray
+
+
+@pytree
+class SimParams:
+    """All sweepable numbers (a pytree of arrays; may carry a leading scenario axis).
+
+    Attributes:
+        market: :class:`MarketParams`.
+        fundamentals: :class:`FundamentalParams`.
+        accounts: per family, :class:`AccountParams`.
+        strategies: per family, the family's own ``Params``.
+    """
+
+    market: MarketParams
+    fundamentals: FundamentalParams
+    accounts: tuple[AccountParams, ...]
+    strategies: tuple[Any, ...]
+
+
+@pytree
+class MarketState:
+    """Per-symbol market state.
+
+    Attributes:
+        last_price: int32[S] ticks.
+        anchor: int32[S] price at the grid centre (level K // 2), ticks.
+        best_bid: int32[S] best residual bid after the last auction, ticks (0 = none).
+        best_ask: int32[S] best residual ask after the last auction, ticks (0 = none).
+        ema_fast: float32[S] ticks.
+        ema_slow: float32[S] ticks.
+        volatility: float32[S] EMA of squared one-tick log returns.
+        off_grid: int32[S] orders cancelled so far because they fell off the grid.
+    """
+
+    last_price: jnp.ndarray
+    anchor: jnp.ndarray
+    best_bid: jnp.ndarray
+    best_ask: jnp.ndarray
+    ema_fast: jnp.ndarray
+    ema_slow: jnp.ndarray
+    volatility: jnp.ndarray
+    off_grid: jnp.ndarray
+
+
+@pytree
+class FundamentalState:
+    """Attributes:
+    log_dividend: float32[S] log of the dividend per lot per period, in ticks.
+    value: float32[S] Gordon growth fair value, ticks.
+    news: float32[S] log-dividend jump of the latest tick (0 = no news).
+    """
+
+    log_dividend: jnp.ndarray
+    value: jnp.ndarray
+    news: jnp.ndarray
+
+
+@pytree
+class SimState:
+    """The whole market of one scenario.
+
+    Attributes:
+        tick: int32[] ticks done.
+        market: :class:`MarketState`.
+        fundamentals: :class:`FundamentalState`.
+        accounts: per family, :class:`~qtgjax.market.types.Accounts`.
+        extras: per family, its own state pytree.
+    """
+
+    tick: jnp.ndarray
+    market: MarketState
+    fundamentals: FundamentalState
+    accounts: tuple[Accounts, ...]
+    extras: tuple[Any, ...]
+
+
+@pytree
+class TickRecord:
+    """What one tick records (scan's ``ys``); the rollout stacks a leading tick axis.
+
+    Attributes:
+        open, high, low, close: int32[S] ticks (open = previous close; a tick's bar spans
+            the previous auction to this one).
+        volume: int32[S] lots traded in this tick's auction.
+        clear_price: int32[S] clearing price, ticks (0 when nothing traded).
+        best_bid, best_ask: int32[S] residual best quotes after the auction (0 = none).
+        bid_depth, ask_depth: int32[S] residual lots on the grid per side.
+        fundamental: float32[S] fair value, ticks.
+        cash: Money[F] total cash of each family.
+        external: Money[F] total external cash of each family.
+        position: int32[F, S] total lots of each family.
+        traded: int32[F] lots each family bought plus sold in this tick.
+    """
+
+    open: jnp.ndarray
+    high: jnp.ndarray
+    low: jnp.ndarray
+    close: jnp.ndarray
+    volume: jnp.ndarray
+    clear_price: jnp.ndarray
+    best_bid: jnp.ndarray
+    best_ask: jnp.ndarray
+    bid_depth: jnp.ndarray
+    ask_depth: jnp.ndarray
+    fundamental: jnp.ndarray
+    cash: Money
+    external: Money
+    position: jnp.ndarray
+    traded: jnp.ndarray
