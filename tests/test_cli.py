@@ -79,6 +79,7 @@ def test_run_tables_satisfy_identities(run_dir):
         "fundamental",
         "momentum",
         "market_maker",
+        "exchange",
     }
     cash = agents.group_by("scenario").agg(
         (pl.col("cash_end") - pl.col("cash_start") - pl.col("external_cash")).sum().alias("net")

@@ -26,6 +26,9 @@ BAD = [
     (["families.noise.position=5000"], "families.noise.position"),
     (["families.noise.n_agents=10000000"], "families"),
     (["ticks=0"], "ticks"),
+    (["~agents@families.exchange"], "families.noise.taker_bps"),
+    (["families.exchange.n_agents=2"], "families.exchange.n_agents"),
+    (["costs.taker_bps=500"], "families.noise.taker_bps"),
 ]
 
 
@@ -46,4 +49,5 @@ def test_small_config_is_valid(small_config):
         "fundamental",
         "momentum",
         "market_maker",
+        "exchange",
     ]

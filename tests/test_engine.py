@@ -65,7 +65,7 @@ def test_resting_quantities_never_negative_and_limits_hold(small_config):
 
     def tick(state, key):
         state, _ = step(static, params, state, key)
-        min_qty = jnp.min(jnp.stack([a.orders.qty.min() for a in state.accounts]))
+        min_qty = jnp.min(jnp.stack([jnp.min(a.orders.qty, initial=0) for a in state.accounts]))
         over = jnp.stack(
             [
                 (jnp.abs(a.position) > lim.max_position).any()
@@ -125,11 +125,54 @@ def test_new_params_do_not_retrace(small_config):
     first = run(base)
     mm = base.strategies[4].replace(half_spread=base.strategies[4].half_spread + 1.5)
     changed = base.replace(
-        strategies=base.strategies[:4] + (mm,),
+        strategies=base.strategies[:4] + (mm,) + base.strategies[5:],
         fundamentals=base.fundamentals.replace(news_rate=base.fundamentals.news_rate * 2),
     )
     second = run(changed)
     assert not np.array_equal(first, second), "changed params must change the market"
+
+
+def test_exchange_collects_exactly_the_fees_paid(small_config):
+    cfg = {
+        **small_config,
+        "fundamentals": {**small_config["fundamentals"], "dividend_period": 10**9},
+    }
+    built = build(cfg)  # no dividend or borrow date: all external cash is fees
+    out = rollout(built.static, scenario_params(built.params, 2), scenario_keys(0, 2), 60)
+    names = [f.name for f in built.static.families]
+    house = names.index("exchange")
+    external = money.to_int64(out.records.external)[:, -1]  # (B, F)
+    assert np.all(external[:, house] > 0)
+    assert np.array_equal(external[:, house], -np.delete(external, house, axis=1).sum(-1))
+    assert external[:, names.index("background")].tolist() == [0, 0]
+
+
+def test_fee_and_borrow_arithmetic():
+    from qtgjax.agents.types import AccountParams
+    from qtgjax.market.types import Orders
+    from qtgjax.sim.settle import borrow_costs, trading_fees
+
+    limits = AccountParams(
+        *(jnp.int32(0),) * 3, jnp.float32(-1.0), jnp.float32(2.0), jnp.float32(50.0)
+    )
+    orders = Orders(
+        price=jnp.zeros((2, 1, 2), jnp.int32),
+        qty=jnp.full((2, 1, 2), 100, jnp.int32),
+        is_buy=jnp.array([[[True, False]], [[True, False]]]),
+        age=jnp.array([[[0, 3]], [[1, 0]]]),  # agent 0: taker buy, maker sell
+    )
+    filled = jnp.array([[[100, 50]], [[0, 10]]])
+    fees = trading_fees(orders, filled, jnp.array([10_000]), limits)
+    # agent 0: 100 lots x 10,000 ticks x 2 bps = 200; maker 50 x 10,000 x -1 bps = -50
+    # agent 1: taker sell 10 x 10,000 x 2 bps = 20
+    assert fees.tolist() == [150, 20]
+    position = jnp.array([[-300, 200], [100, 0]])
+    due = borrow_costs(position, jnp.array([1_000, 500]), limits, jnp.bool_(True))
+    assert due.tolist() == [1_500, 0]  # 300 x 1,000 x 50 bps
+    assert borrow_costs(position, jnp.array([1_000, 500]), limits, jnp.bool_(False)).tolist() == [
+        0,
+        0,
+    ]
 
 
 def test_sweep_axis_params_differ_per_scenario(small_config):

@@ -39,11 +39,18 @@ class AccountParams:
         cash: int32[] starting cash per agent, cash units (may go negative: margin).
         position: int32[] starting lots per agent per symbol.
         max_position: int32[] absolute position limit per symbol, lots.
+        maker_bps: float32[] fee on the notional of fills of orders that rested before the
+            auction, basis points (negative = rebate).
+        taker_bps: float32[] fee on fills of orders new in the auction, basis points.
+        borrow_bps: float32[] cost of short positions' value per borrow period, basis points.
     """
 
     cash: jnp.ndarray
     position: jnp.ndarray
     max_position: jnp.ndarray
+    maker_bps: jnp.ndarray
+    taker_bps: jnp.ndarray
+    borrow_bps: jnp.ndarray
 
 
 class Family(abc.ABC):

@@ -75,6 +75,9 @@ ACCOUNT_SCHEMA = {
     "cash": (-(2**31) + 1, INT32_MAX),
     "position": (-(2**30), 2**30),
     "max_position": (0, 2**30),
+    "maker_bps": (-100.0, 100.0),
+    "taker_bps": (-100.0, 100.0),
+    "borrow_bps": (0.0, 10_000.0),
 }
 
 
@@ -187,6 +190,9 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         cash=jnp.int32(account["cash"]),
         position=jnp.int32(account["position"]),
         max_position=jnp.int32(account["max_position"]),
+        maker_bps=jnp.float32(account["maker_bps"]),
+        taker_bps=jnp.float32(account["taker_bps"]),
+        borrow_bps=jnp.float32(account["borrow_bps"]),
     )
     names = [f.name for f in fields(family.Params)]
     strategy_params = family.Params(**{k: _scalar(strategy[k]) for k in names})
@@ -205,6 +211,22 @@ def check_family_fits(family, spec: FamilySpec, strategy: dict, account: dict, p
             f"{path}.position: {account['position']} exceeds {path}.max_position="
             f"{account['max_position']}"
         )
+
+
+def check_fee_account(families_cfg: Mapping) -> None:
+    """Fees need exactly one fee account (one agent) to collect them."""
+    houses = [n for n, c in families_cfg.items() if c.get("kind") == "fee_account"]
+    if len(houses) > 1:
+        raise ConfigError(f"families: {len(houses)} fee_account families {houses}; use one")
+    if houses and families_cfg[houses[0]]["n_agents"] != 1:
+        raise ConfigError(f"families.{houses[0]}.n_agents: a fee_account has exactly 1 agent")
+    for name, c in families_cfg.items():
+        charged = any(c.get(k, 0) != 0 for k in ("maker_bps", "taker_bps"))
+        if charged and not houses:
+            raise ConfigError(
+                f"families.{name}.taker_bps: fees are charged but no family of kind "
+                "fee_account collects them; add +agents@families.exchange=fee_account"
+            )
 
 
 def _scalar(value):
@@ -232,6 +254,7 @@ def build(cfg: Mapping) -> Built:
         raise ConfigError("families: at least one family is needed")
     n_symbols, n_levels = market_values["symbols"], market_values["levels"]
     built = [build_family(n, c, n_symbols, n_levels) for n, c in families_cfg.items()]
+    check_fee_account(families_cfg)
     static = SimStatic(
         n_symbols=n_symbols,
         n_levels=n_levels,

@@ -18,7 +18,14 @@ from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
 from qtgjax.sim import book
 from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
-from qtgjax.sim.settle import pay_dividends, settle_fills
+from qtgjax.sim.settle import (
+    borrow_costs,
+    charge,
+    credit_external,
+    pay_dividends,
+    settle_fills,
+    trading_fees,
+)
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
 
 
@@ -136,6 +143,35 @@ def _stack_money(items) -> money.Money:
     return money.Money(jnp.stack([m.hi for m in items]), jnp.stack([m.lo for m in items]))
 
 
+def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fills, price, fund):
+    """Every family's fills, fees, borrow costs and dividends; fees go to the fee account.
+
+    Borrow costs are charged, and dividends paid, every ``dividend_period`` ticks.
+    """
+    is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
+    dividend = dividend_ticks(fund)
+    mark = jnp.where(price > 0, price, state.market.last_price)  # (S,) ticks
+    accounts, collected = [], money.zeros(())
+    for acct, o, f, limits in zip(state.accounts, orders, fills, params.accounts, strict=True):
+        fees = trading_fees(o, f, price, limits)
+        collected = money.add(collected, money.sum_exact(money.from_int(fees), 0))
+        acct = settle_fills(acct, o, f, price)
+        acct = charge(acct, fees + borrow_costs(acct.position, mark, limits, is_payday))
+        accounts.append(pay_dividends(acct, dividend, is_payday))
+    house = fee_account_index(static)
+    if house is not None:
+        accounts[house] = credit_external(
+            accounts[house], money.Money(*(x[None] for x in collected))
+        )
+    return tuple(accounts)
+
+
+def fee_account_index(static: SimStatic) -> int | None:
+    """Index of the family that collects fees (kind ``fee_account``), if any."""
+    kinds = [spec.kind for spec in static.families]
+    return kinds.index("fee_account") if "fee_account" in kinds else None
+
+
 def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:
     """Advance one scenario by one tick. Pure; loop-free over agents."""
     k_act, k_fund = jax.random.split(key)
@@ -148,12 +184,8 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
     fills = book.split(filled, orders)
     kept = book.split(jnp.where(dropped, 0, flat.qty), orders)
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
-    is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
-    dividend = dividend_ticks(fundamentals)
-    accounts = tuple(
-        pay_dividends(settle_fills(acct, o.replace(qty=q), f, clear_price), dividend, is_payday)
-        for acct, o, q, f in zip(state.accounts, orders, kept, fills, strict=True)
-    )
+    orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
+    accounts = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
     market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     return new_state, record_tick(state.market, new_state, volume, clear_price, residual, fills)
