@@ -20,6 +20,7 @@ SMALL = [
     "ticks=60",
     "market.symbols=2",
     "market.initial_price=[1000,500]",
+    "market.sectors=[0,0]",
     "market.levels=32",
     "market.recentre=8",
     "families.noise.n_agents=40",

@@ -68,6 +68,8 @@ FUNDAMENTAL_SCHEMA = {
     "news_rate": (0.0, 1.0),
     "news_size": (0.0, 2.0),
     "dividend_period": (1, 10**9),
+    "sector_weight": (0.0, 1.0),
+    "sector_news_rate": (0.0, 1.0),
 }
 RUN_SCHEMA = {"scenarios": (1, 10**7), "ticks": (1, 10**9), "seed": (0, 2**31 - 1)}
 ACCOUNT_SCHEMA = {
@@ -139,7 +141,7 @@ def _price(value, i: int, bounds) -> int:
 
 def build_market(cfg: Mapping):
     market = section(cfg, "market")
-    values = read_schema(market, MARKET_SCHEMA, "market", extra_keys=("initial_price",))
+    values = read_schema(market, MARKET_SCHEMA, "market", extra_keys=("initial_price", "sectors"))
     if values["levels"] % 2:
         raise ConfigError(f"market.levels: {values['levels']} must be even")
     if values["recentre"] >= values["levels"] // 2:
@@ -148,6 +150,7 @@ def build_market(cfg: Mapping):
             f"{values['levels'] // 2}"
         )
     prices = initial_prices(market, values["symbols"], values["levels"])
+    values["sectors"] = sectors(market, values["symbols"])
     params = MarketParams(
         initial_price=jnp.asarray(prices, jnp.int32),
         ema_fast=jnp.float32(values["ema_fast"]),
@@ -158,7 +161,21 @@ def build_market(cfg: Mapping):
     return values, params
 
 
-def build_fundamentals(cfg: Mapping) -> FundamentalParams:
+def sectors(market: Mapping, n_symbols: int) -> list[int]:
+    """Sector id per symbol (default: every symbol its own sector)."""
+    raw = market.get("sectors")
+    if raw is None:
+        return list(range(n_symbols))
+    if not isinstance(raw, list | tuple) or len(raw) != n_symbols:
+        raise ConfigError(
+            f"market.sectors: give one sector id per symbol ({n_symbols}), got {raw!r}"
+        )
+    for i, sector in enumerate(raw):
+        number({"sectors": sector}, "sectors", (0, n_symbols - 1), f"market.sectors[{i}]")
+    return [int(x) for x in raw]
+
+
+def build_fundamentals(cfg: Mapping, sector_ids: list[int]) -> FundamentalParams:
     values = read_schema(section(cfg, "fundamentals"), FUNDAMENTAL_SCHEMA, "fundamentals")
     if values["growth"] >= values["discount_rate"]:
         raise ConfigError(
@@ -169,7 +186,8 @@ def build_fundamentals(cfg: Mapping) -> FundamentalParams:
         **{
             k: (jnp.int32(v) if k == "dividend_period" else jnp.float32(v))
             for k, v in values.items()
-        }
+        },
+        sector=jnp.asarray(sector_ids, jnp.int32),
     )
 
 
@@ -248,7 +266,7 @@ def build(cfg: Mapping) -> Built:
     """Validate ``cfg`` and build (SimStatic, SimParams, RunSpec). Raises ConfigError."""
     run = {k: number(cfg, k, b, "") for k, b in RUN_SCHEMA.items()}
     market_values, market = build_market(cfg)
-    fundamentals = build_fundamentals(cfg)
+    fundamentals = build_fundamentals(cfg, market_values["sectors"])
     families_cfg = section(cfg, "families")
     if not families_cfg:
         raise ConfigError("families: at least one family is needed")

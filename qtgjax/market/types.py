@@ -88,7 +88,9 @@ class MarketView:
         ema_fast: float32[S] fast EMA of the last price, ticks.
         ema_slow: float32[S] slow EMA of the last price, ticks.
         volatility: float32[S] EMA of squared one-tick log returns (a variance).
-        news: float32[S] size of the news shock of the previous tick (log units, 0 = none).
+        news: float32[S] log-dividend jump of the previous tick's news (0 = no news).
+        volume: int32[S] lots traded in the previous auction.
+        sector: int32[S] sector id of each symbol.
     """
 
     tick: jnp.ndarray
@@ -101,6 +103,8 @@ class MarketView:
     ema_slow: jnp.ndarray
     volatility: jnp.ndarray
     news: jnp.ndarray
+    volume: jnp.ndarray
+    sector: jnp.ndarray
 
     @property
     def mid(self) -> jnp.ndarray:

@@ -23,17 +23,31 @@ def init_fundamentals(initial_price, params: FundamentalParams) -> FundamentalSt
 
 
 def step_fundamentals(state: FundamentalState, params: FundamentalParams, key) -> FundamentalState:
-    """One tick: drift to grow at g per period, Gaussian innovation, Poisson(ish) news."""
-    k_noise, k_news, k_size, k_sign = jax.random.split(key, 4)
+    """One tick: growth drift, a Gaussian innovation shared in part by each sector, and
+    news jumps (Bernoulli per tick) on single symbols and on whole sectors."""
+    k_own, k_sector, k_news, k_sector_news = jax.random.split(key, 4)
     shape = state.log_dividend.shape
+    sector = params.sector
     drift = jnp.log1p(params.growth) / params.dividend_period.astype(jnp.float32)
-    innovation = params.dividend_vol * jax.random.normal(k_noise, shape)
-    event = jax.random.uniform(k_news, shape) < params.news_rate
-    size = params.news_size * jax.random.exponential(k_size, shape)
-    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, shape), 1.0, -1.0)
-    news = jnp.where(event, sign * size, 0.0)
+    w = params.sector_weight
+    common = jax.random.normal(k_sector, shape)[sector]
+    innovation = params.dividend_vol * (
+        jnp.sqrt(w) * common + jnp.sqrt(1.0 - w) * jax.random.normal(k_own, shape)
+    )
+    own_news = news_jumps(k_news, shape, params.news_rate, params.news_size)
+    sector_news = news_jumps(k_sector_news, shape, params.sector_news_rate, params.news_size)
+    news = own_news + sector_news[sector]
     log_dividend = state.log_dividend + drift + innovation + news
     return FundamentalState(log_dividend, gordon_value(log_dividend, params), news)
+
+
+def news_jumps(key, shape, rate, mean_size) -> jnp.ndarray:
+    """float32 log jumps: with probability ``rate`` an exponential size of random sign."""
+    k_event, k_size, k_sign = jax.random.split(key, 3)
+    event = jax.random.uniform(k_event, shape) < rate
+    size = mean_size * jax.random.exponential(k_size, shape)
+    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, shape), 1.0, -1.0)
+    return jnp.where(event, sign * size, 0.0)
 
 
 def dividend_ticks(state: FundamentalState) -> jnp.ndarray:

@@ -42,6 +42,7 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         ema_slow=fprice,
         volatility=jnp.zeros_like(fprice),
         off_grid=zeros,
+        volume=zeros,
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []

@@ -29,7 +29,8 @@ from qtgjax.sim.settle import (
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
 
 
-def observe(state: SimState) -> MarketView:
+def observe(state: SimState, params: SimParams) -> MarketView:
+    """What every agent sees at the start of the tick (one place computes features)."""
     m = state.market
     return MarketView(
         tick=state.tick,
@@ -42,6 +43,8 @@ def observe(state: SimState) -> MarketView:
         ema_slow=m.ema_slow,
         volatility=m.volatility,
         news=state.fundamentals.news,
+        volume=m.volume,
+        sector=params.fundamentals.sector,
     )
 
 
@@ -114,6 +117,7 @@ def update_market(
         ema_slow=m.ema_slow + mp.ema_slow * (price - m.ema_slow),
         volatility=m.volatility + mp.vol_smoothing * (ret * ret - m.volatility),
         off_grid=m.off_grid + dropped.sum(-1).astype(jnp.int32),
+        volume=volume,
     )
 
 
@@ -175,7 +179,7 @@ def fee_account_index(static: SimStatic) -> int | None:
 def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:
     """Advance one scenario by one tick. Pure; loop-free over agents."""
     k_act, k_fund = jax.random.split(key)
-    view = observe(state)
+    view = observe(state, params)
     orders, extras = act_all(static, params, state, view, k_act)
     flat = book.flatten(orders)
     filled, clear_price, volume, residual, dropped = clear_book(

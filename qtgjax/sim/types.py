@@ -64,6 +64,9 @@ class FundamentalParams:
         news_rate: float32[] probability of a news event per symbol per tick.
         news_size: float32[] mean absolute log-dividend jump of a news event.
         dividend_period: int32[] ticks between dividend payments.
+        sector: int32[S] sector id of each symbol, in [0, S).
+        sector_weight: float32[] share of the dividend innovation variance common to a sector.
+        sector_news_rate: float32[] probability of a news event per sector per tick.
     """
 
     discount_rate: jnp.ndarray
@@ -72,6 +75,9 @@ class FundamentalParams:
     news_rate: jnp.ndarray
     news_size: jnp.ndarray
     dividend_period: jnp.ndarray
+    sector: jnp.ndarray
+    sector_weight: jnp.ndarray
+    sector_news_rate: jnp.ndarray
 
 
 @pytree
@@ -104,6 +110,7 @@ class MarketState:
         ema_slow: float32[S] ticks.
         volatility: float32[S] EMA of squared one-tick log returns.
         off_grid: int32[S] orders cancelled so far because they fell off the grid.
+        volume: int32[S] lots traded in the last auction.
     """
 
     last_price: jnp.ndarray
@@ -114,6 +121,7 @@ class MarketState:
     ema_slow: jnp.ndarray
     volatility: jnp.ndarray
     off_grid: jnp.ndarray
+    volume: jnp.ndarray
 
 
 @pytree
