@@ -18,6 +18,7 @@ from qtgjax.agents.registry import get_family, known_kinds
 from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.auction import MAX_BOOK_LOTS
 from qtgjax.market.money import MAX_PRICE_TICKS
+from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
 
 INT32_MAX = 2**31 - 1
@@ -60,6 +61,20 @@ MARKET_SCHEMA = {
     "vol_smoothing": (1e-6, 1.0),
     "recentre": (1, 4096),
     "tick_size": (1e-12, 1e12),
+    "history": (2, 4096),
+}
+INDICATOR_SCHEMA = {
+    "sma_fast": (1, 4096),
+    "sma_slow": (1, 4096),
+    "bollinger": (1, 4096),
+    "range": (1, 4095),
+    "rsi": (1, 100_000),
+    "atr": (1, 100_000),
+    "macd_fast": (1, 100_000),
+    "macd_slow": (1, 100_000),
+    "macd_signal": (1, 100_000),
+    "bollinger_k": (0.0, 100.0),
+    "pair": (1, 1_000_000),
 }
 FUNDAMENTAL_SCHEMA = {
     "discount_rate": (1e-6, 1.0),
@@ -105,10 +120,11 @@ def check_keys(cfg: Mapping, allowed, path: str) -> None:
         raise ConfigError(f"{path}.{unknown[0]}: unknown key; allowed keys: {sorted(allowed)}")
 
 
-def section(cfg: Mapping, key: str) -> Mapping:
+def section(cfg: Mapping, key: str, path: str = "") -> Mapping:
     value = cfg.get(key)
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{key}: missing section (expected a mapping)")
+        where = f"{path}.{key}" if path else key
+        raise ConfigError(f"{where}: missing section (expected a mapping)")
     return value
 
 
@@ -141,7 +157,9 @@ def _price(value, i: int, bounds) -> int:
 
 def build_market(cfg: Mapping):
     market = section(cfg, "market")
-    values = read_schema(market, MARKET_SCHEMA, "market", extra_keys=("initial_price", "sectors"))
+    values = read_schema(
+        market, MARKET_SCHEMA, "market", extra_keys=("initial_price", "sectors", "indicators")
+    )
     if values["levels"] % 2:
         raise ConfigError(f"market.levels: {values['levels']} must be even")
     if values["recentre"] >= values["levels"] // 2:
@@ -157,6 +175,7 @@ def build_market(cfg: Mapping):
         ema_slow=jnp.float32(values["ema_slow"]),
         vol_smoothing=jnp.float32(values["vol_smoothing"]),
         recentre=jnp.int32(values["recentre"]),
+        indicators=build_indicators(market, values["history"]),
     )
     return values, params
 
@@ -173,6 +192,25 @@ def sectors(market: Mapping, n_symbols: int) -> list[int]:
     for i, sector in enumerate(raw):
         number({"sectors": sector}, "sectors", (0, n_symbols - 1), f"market.sectors[{i}]")
     return [int(x) for x in raw]
+
+
+def build_indicators(market: Mapping, history: int) -> IndicatorParams:
+    values = read_schema(
+        section(market, "indicators", "market"), INDICATOR_SCHEMA, "market.indicators"
+    )
+    for key in ("sma_fast", "sma_slow", "bollinger"):
+        if values[key] > history:
+            raise ConfigError(
+                f"market.indicators.{key}: window {values[key]} exceeds market.history={history}"
+            )
+    if values["range"] >= history:
+        raise ConfigError(
+            f"market.indicators.range: window {values['range']} must be below "
+            f"market.history={history}"
+        )
+    return IndicatorParams(
+        **{k: jnp.float32(v) if k == "bollinger_k" else jnp.int32(v) for k, v in values.items()}
+    )
 
 
 def build_fundamentals(cfg: Mapping, sector_ids: list[int]) -> FundamentalParams:
@@ -278,6 +316,7 @@ def build(cfg: Mapping) -> Built:
         n_levels=n_levels,
         n_ages=market_values["age_classes"],
         families=tuple(b[0] for b in built),
+        history=market_values["history"],
     )
     bound = book_lots_bound(static, families_cfg)
     if bound >= MAX_BOOK_LOTS:

@@ -75,6 +75,38 @@ class Accounts:
 
 
 @pytree
+class Indicators:
+    """Per-symbol technical indicators of the close series, float32[S] each, in ticks
+    unless stated; periods are market parameters (``market.indicators``).
+
+    Attributes:
+        sma_fast, sma_slow: simple moving averages.
+        rsi: Wilder relative strength index, 0..100.
+        macd, macd_signal: MACD line (fast EMA - slow EMA) and its signal EMA.
+        bb_mid, bb_upper, bb_lower: Bollinger bands (SMA +/- k population std).
+        range_high, range_low: highest / lowest close of the previous ``range`` ticks.
+        atr: Wilder average true range.
+        pair_z: z-score of log(price / partner price), the partner being the other symbol
+            of the pair (symbols 2i and 2i + 1); 0 for an unpaired symbol.
+        ready: bool[] true once the longest window is filled (warm-up over).
+    """
+
+    sma_fast: jnp.ndarray
+    sma_slow: jnp.ndarray
+    rsi: jnp.ndarray
+    macd: jnp.ndarray
+    macd_signal: jnp.ndarray
+    bb_mid: jnp.ndarray
+    bb_upper: jnp.ndarray
+    bb_lower: jnp.ndarray
+    range_high: jnp.ndarray
+    range_low: jnp.ndarray
+    atr: jnp.ndarray
+    pair_z: jnp.ndarray
+    ready: jnp.ndarray
+
+
+@pytree
 class MarketView:
     """What every agent sees of the market at the start of a tick, per symbol.
 
@@ -91,6 +123,7 @@ class MarketView:
         news: float32[S] log-dividend jump of the previous tick's news (0 = no news).
         volume: int32[S] lots traded in the previous auction.
         sector: int32[S] sector id of each symbol.
+        indicators: :class:`Indicators` of the close series.
     """
 
     tick: jnp.ndarray
@@ -105,6 +138,7 @@ class MarketView:
     news: jnp.ndarray
     volume: jnp.ndarray
     sector: jnp.ndarray
+    indicators: Indicators
 
     @property
     def mid(self) -> jnp.ndarray:

@@ -12,6 +12,7 @@ from qtgjax.agents.registry import get_family
 from qtgjax.market import money
 from qtgjax.market.types import Accounts, Orders
 from qtgjax.sim.fundamentals import init_fundamentals
+from qtgjax.sim.signals import init_indicators
 from qtgjax.sim.tick import step
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
 
@@ -43,6 +44,7 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         volatility=jnp.zeros_like(fprice),
         off_grid=zeros,
         volume=zeros,
+        indicators=init_indicators(price, static.history),
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []

@@ -26,6 +26,7 @@ from qtgjax.sim.settle import (
     settle_fills,
     trading_fees,
 )
+from qtgjax.sim.signals import indicator_view, update_indicators
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
 
 
@@ -45,6 +46,7 @@ def observe(state: SimState, params: SimParams) -> MarketView:
         news=state.fundamentals.news,
         volume=m.volume,
         sector=params.fundamentals.sector,
+        indicators=indicator_view(m.indicators, params.market.indicators),
     )
 
 
@@ -118,6 +120,7 @@ def update_market(
         volatility=m.volatility + mp.vol_smoothing * (ret * ret - m.volatility),
         off_grid=m.off_grid + dropped.sum(-1).astype(jnp.int32),
         volume=volume,
+        indicators=update_indicators(m.indicators, last, mp.indicators),
     )
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.money import Money
 from qtgjax.market.types import Accounts
+from qtgjax.sim.signals import IndicatorParams, IndicatorState
 from qtgjax.tree import pytree, static_field
 
 
@@ -25,12 +26,14 @@ class SimStatic:
         n_levels: K, price levels per book (one tick apart).
         n_ages: age classes for time priority; ages >= n_ages - 1 share the oldest class.
         families: one :class:`FamilySpec` per family, in result order.
+        history: H, closes kept per symbol for window indicators.
     """
 
     n_symbols: int = static_field()
     n_levels: int = static_field()
     n_ages: int = static_field()
     families: tuple[FamilySpec, ...] = static_field()
+    history: int = static_field(default=64)
 
 
 @pytree
@@ -44,6 +47,7 @@ class MarketParams:
         vol_smoothing: float32[] smoothing weight of the squared-return EMA per tick.
         recentre: int32[] the grid re-centres on the last price when it is more than
             this many levels from the centre.
+        indicators: periods of the indicators agents see.
     """
 
     initial_price: jnp.ndarray
@@ -51,6 +55,7 @@ class MarketParams:
     ema_slow: jnp.ndarray
     vol_smoothing: jnp.ndarray
     recentre: jnp.ndarray
+    indicators: IndicatorParams
 
 
 @pytree
@@ -111,6 +116,7 @@ class MarketState:
         volatility: float32[S] EMA of squared one-tick log returns.
         off_grid: int32[S] orders cancelled so far because they fell off the grid.
         volume: int32[S] lots traded in the last auction.
+        indicators: streaming indicator state.
     """
 
     last_price: jnp.ndarray
@@ -122,6 +128,7 @@ class MarketState:
     volatility: jnp.ndarray
     off_grid: jnp.ndarray
     volume: jnp.ndarray
+    indicators: IndicatorState
 
 
 @pytree
