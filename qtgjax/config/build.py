@@ -238,7 +238,7 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known_kinds()}")
     family = get_family(kind)
     account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
-    strategy_cfg = cfg.get("params") or {}
+    strategy_cfg = named_choices(family, dict(cfg.get("params") or {}), f"{path}.params")
     strategy = read_schema(strategy_cfg, family.config_schema, f"{path}.params")
     spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels)
     check_family_fits(family, spec, strategy, account, path)
@@ -253,6 +253,17 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
     names = [f.name for f in fields(family.Params)]
     strategy_params = family.Params(**{k: _scalar(strategy[k]) for k in names})
     return spec, account_params, strategy_params
+
+
+def named_choices(family, params: dict, path: str) -> dict:
+    """Replace names of choices (e.g. sizing: kelly) by their numbers."""
+    for key, choices in getattr(family, "config_choices", {}).items():
+        value = params.get(key)
+        if isinstance(value, str):
+            if value not in choices:
+                raise ConfigError(f"{path}.{key}: {value!r} is not one of {sorted(choices)}")
+            params[key] = choices[value]
+    return params
 
 
 def check_family_fits(family, spec: FamilySpec, strategy: dict, account: dict, path: str) -> None:
