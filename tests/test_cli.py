@@ -39,7 +39,13 @@ AGENTS_COLUMNS = [
     "external_cash",
     "pnl",
     "pnl_per_agent",
+    "trades",
     "volume",
+    "fees",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "var_95",
 ]
 
 

@@ -30,7 +30,13 @@ def run(cfg: DictConfig) -> Path:
         f"qtgjax-run: {spec.scenarios} scenarios x {agents:,} agents x {static.n_symbols} "
         f"symbols x {spec.ticks:,} ticks in {seconds:.1f} s (compile included)"
     )
-    with pl.Config(tbl_rows=50, tbl_cols=20, float_precision=3, tbl_hide_dataframe_shape=True):
+    with pl.Config(
+        tbl_rows=50,
+        tbl_cols=20,
+        tbl_width_chars=200,
+        float_precision=3,
+        tbl_hide_dataframe_shape=True,
+    ):
         print(market_summary(tables["ticks"]))
         print(family_summary(tables["agents"], spec.tick_size))
     cash_err, share_err = conservation_errors(tables)

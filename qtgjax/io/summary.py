@@ -38,16 +38,21 @@ def market_summary(ticks: pl.DataFrame) -> pl.DataFrame:
 
 
 def family_summary(agents: pl.DataFrame, tick_size: float) -> pl.DataFrame:
-    """Per family, over scenarios: agents, mean P&L (currency), volume, conservation check."""
+    """P&L league table: per family, means over scenarios, best P&L first (currency)."""
     return (
         agents.group_by("family", "kind")
         .agg(
             pl.col("n_agents").first(),
             (pl.col("pnl").mean() * tick_size).alias("pnl_mean"),
             pl.col("pnl_per_agent").mean().alias("pnl_per_agent"),
+            pl.col("trades").mean().alias("trades"),
             pl.col("volume").mean().alias("volume_lots"),
+            (pl.col("fees").mean() * tick_size).alias("fees"),
+            pl.col("sharpe").mean(),
+            pl.col("max_drawdown").mean(),
         )
-        .sort("pnl_mean", descending=True)
+        .sort("pnl_per_agent", descending=True)
+        .with_row_index("rank", offset=1)
     )
 
 

@@ -57,49 +57,107 @@ def _masked(values, missing) -> pl.Series:
     return pl.Series(np.asarray(values, np.float64)).set(pl.Series(missing), None)
 
 
-def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """One row per (scenario, family): exact cash flows and mark-to-market P&L."""
-    rows = []
-    last_price = np.asarray(out.final.market.last_price, np.int64)  # (B, S)
-    first_price = np.asarray(out.initial.market.last_price, np.int64)
-    traded = np.asarray(out.records.traded, np.int64).sum(axis=1)  # (B, F)
-    for f, spec in enumerate(static.families):
-        a0, a1 = out.initial.accounts[f], out.final.accounts[f]
-        cash0 = money.to_int64(a0.cash).sum(-1)  # (B,)
-        cash1 = money.to_int64(a1.cash).sum(-1)
-        external = money.to_int64(a1.external).sum(-1) - money.to_int64(a0.external).sum(-1)
-        pos0 = np.asarray(a0.position, np.int64).sum(1)  # (B, S)
-        pos1 = np.asarray(a1.position, np.int64).sum(1)
-        wealth0 = cash0 + (pos0 * first_price).sum(-1)
-        wealth1 = cash1 + (pos1 * last_price).sum(-1)
-        for b in range(cash0.shape[0]):
-            rows.append(
-                {
-                    "scenario": b + first_scenario,
-                    "family": spec.name,
-                    "kind": spec.kind,
-                    "n_agents": spec.n_agents,
-                    "cash_start": int(cash0[b]),
-                    "cash_end": int(cash1[b]),
-                    "external_cash": int(external[b]),
-                    "pnl": int(wealth1[b] - wealth0[b]),
-                    "pnl_per_agent": float(wealth1[b] - wealth0[b]) * tick_size / spec.n_agents,
-                    "volume": int(traded[b, f]),
-                }
-            )
-    schema = {
-        "scenario": pl.Int64,
-        "family": pl.Utf8,
-        "kind": pl.Utf8,
-        "n_agents": pl.Int64,
-        "cash_start": pl.Int64,
-        "cash_end": pl.Int64,
-        "external_cash": pl.Int64,
-        "pnl": pl.Int64,
-        "pnl_per_agent": pl.Float64,
-        "volume": pl.Int64,
+def family_wealth(out: Rollout) -> np.ndarray:
+    """int64[B, T + 1, F] exact wealth of each family: cash + positions at the close,
+    cash units; index 0 is the start."""
+    rec = out.records
+    close = np.asarray(rec.close, np.int64)  # (B, T, S)
+    value = (np.asarray(rec.position, np.int64) * close[:, :, None, :]).sum(-1)  # (B, T, F)
+    wealth = money.to_int64(rec.cash) + value
+    start = np.stack(
+        [
+            money.to_int64(a.cash).sum(-1)
+            + (
+                np.asarray(a.position, np.int64).sum(1) * np.asarray(out.initial.market.last_price)
+            ).sum(-1)
+            for a in out.initial.accounts
+        ],
+        axis=-1,
+    )  # (B, F)
+    return np.concatenate([start[:, None, :], wealth], axis=1)
+
+
+TICKS_PER_YEAR = 252 * 390  # a tick read as one minute of a US trading day
+
+
+def risk_metrics(wealth: np.ndarray, periods: float = TICKS_PER_YEAR) -> dict[str, np.ndarray]:
+    """Annualised Sharpe and Sortino, max drawdown and 95% historical VaR per family.
+
+    Returns are per-tick P&L over the starting wealth (additive returns), float64[B, T, F];
+    a family without positive starting wealth (the pool, the fee account) gets NaN.
+    Conventions follow empyrical: std with ddof=1, downside deviation over all ticks,
+    drawdown of the wealth curve from its running peak, VaR as the 5% return quantile.
+    """
+    base = wealth[:, :1].astype(np.float64)
+    base = np.where(base > 0, base, np.nan)
+    curve = wealth / base  # (B, T + 1, F)
+    returns = np.diff(curve, axis=1)
+    mean, std = returns.mean(1), returns.std(1, ddof=1)
+    downside = np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2, axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = mean / std * np.sqrt(periods)
+        sortino = mean / downside * np.sqrt(periods)
+        drawdown = np.max(1.0 - curve / np.maximum.accumulate(curve, axis=1), axis=1)
+    return {
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": drawdown,
+        "var_95": np.quantile(returns, 0.05, axis=1),
     }
-    return pl.DataFrame(rows, schema=schema)
+
+
+def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
+    """One row per (scenario, family): exact cash flows, activity, P&L and risk metrics."""
+    rec = out.records
+    n_b = np.shape(rec.close)[0]
+    cash0 = np.stack([money.to_int64(a.cash).sum(-1) for a in out.initial.accounts], -1)
+    cash1 = np.stack([money.to_int64(a.cash).sum(-1) for a in out.final.accounts], -1)
+    external = np.stack(
+        [
+            money.to_int64(a1.external).sum(-1) - money.to_int64(a0.external).sum(-1)
+            for a0, a1 in zip(out.initial.accounts, out.final.accounts, strict=True)
+        ],
+        -1,
+    )
+    wealth = family_wealth(out)
+    n_agents = np.array([f.n_agents for f in static.families])
+    pnl = wealth[:, -1] - wealth[:, 0]
+    columns = {
+        "scenario": np.repeat(np.arange(n_b) + first_scenario, len(n_agents)),
+        "family": [f.name for f in static.families] * n_b,
+        "kind": [f.kind for f in static.families] * n_b,
+        "n_agents": np.tile(n_agents, n_b),
+        "cash_start": cash0.ravel(),
+        "cash_end": cash1.ravel(),
+        "external_cash": external.ravel(),
+        "pnl": pnl.ravel(),
+        "pnl_per_agent": (pnl * tick_size / n_agents).ravel(),
+        "trades": np.asarray(rec.fills, np.int64).sum(1).ravel(),
+        "volume": np.asarray(rec.traded, np.int64).sum(1).ravel(),
+        "fees": money.to_int64(rec.fees).sum(1).ravel(),
+    }
+    columns.update({k: v.ravel() for k, v in risk_metrics(wealth).items()})
+    return pl.DataFrame(columns, schema=AGENTS_SCHEMA)
+
+
+AGENTS_SCHEMA = {
+    "scenario": pl.Int64,
+    "family": pl.Utf8,
+    "kind": pl.Utf8,
+    "n_agents": pl.Int64,
+    "cash_start": pl.Int64,
+    "cash_end": pl.Int64,
+    "external_cash": pl.Int64,
+    "pnl": pl.Int64,
+    "pnl_per_agent": pl.Float64,
+    "trades": pl.Int64,
+    "volume": pl.Int64,
+    "fees": pl.Int64,
+    "sharpe": pl.Float64,
+    "sortino": pl.Float64,
+    "max_drawdown": pl.Float64,
+    "var_95": pl.Float64,
+}
 
 
 def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):

@@ -124,7 +124,7 @@ def update_market(
     )
 
 
-def record_tick(before: MarketState, state: SimState, volume, clear_price, residual, fills):
+def record_tick(before: MarketState, state: SimState, volume, clear_price, residual, fills, fees):
     accounts = state.accounts
     open_, close = before.last_price, state.market.last_price
     return TickRecord(
@@ -143,6 +143,8 @@ def record_tick(before: MarketState, state: SimState, volume, clear_price, resid
         external=_stack_money([money.sum_exact(a.external, 0) for a in accounts]),
         position=jnp.stack([a.position.sum(0) for a in accounts]),
         traded=jnp.stack([f.sum() for f in fills]),
+        fills=jnp.stack([(f > 0).sum() for f in fills]),
+        fees=fees,
     )
 
 
@@ -152,25 +154,28 @@ def _stack_money(items) -> money.Money:
 
 def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fills, price, fund):
     """Every family's fills, fees, borrow costs and dividends; fees go to the fee account.
+    Returns the new accounts and the fees each family paid, Money[F].
 
     Borrow costs are charged, and dividends paid, every ``dividend_period`` ticks.
     """
     is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
     dividend = dividend_ticks(fund)
     mark = jnp.where(price > 0, price, state.market.last_price)  # (S,) ticks
-    accounts, collected = [], money.zeros(())
+    accounts, paid = [], []
     for acct, o, f, limits in zip(state.accounts, orders, fills, params.accounts, strict=True):
         fees = trading_fees(o, f, price, limits)
-        collected = money.add(collected, money.sum_exact(money.from_int(fees), 0))
+        paid.append(money.sum_exact(money.from_int(fees), 0))
         acct = settle_fills(acct, o, f, price)
         acct = charge(acct, fees + borrow_costs(acct.position, mark, limits, is_payday))
         accounts.append(pay_dividends(acct, dividend, is_payday))
+    paid = _stack_money(paid)  # Money[F]
     house = fee_account_index(static)
     if house is not None:
+        collected = money.sum_small(paid, 0)
         accounts[house] = credit_external(
             accounts[house], money.Money(*(x[None] for x in collected))
         )
-    return tuple(accounts)
+    return tuple(accounts), paid
 
 
 def fee_account_index(static: SimStatic) -> int | None:
@@ -192,7 +197,9 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
     kept = book.split(jnp.where(dropped, 0, flat.qty), orders)
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
     orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
-    accounts = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
+    accounts, fees = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
     market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
-    return new_state, record_tick(state.market, new_state, volume, clear_price, residual, fills)
+    return new_state, record_tick(
+        state.market, new_state, volume, clear_price, residual, fills, fees
+    )

@@ -179,6 +179,8 @@ class TickRecord:
         external: Money[F] total external cash of each family.
         position: int32[F, S] total lots of each family.
         traded: int32[F] lots each family bought plus sold in this tick.
+        fills: int32[F] orders of each family that (partly) filled in this tick.
+        fees: Money[F] fees each family paid in this tick (negative = net rebates).
     """
 
     open: jnp.ndarray
@@ -196,3 +198,5 @@ class TickRecord:
     external: Money
     position: jnp.ndarray
     traded: jnp.ndarray
+    fills: jnp.ndarray
+    fees: Money
