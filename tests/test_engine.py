@@ -132,18 +132,21 @@ def test_new_params_do_not_retrace(small_config):
     assert not np.array_equal(first, second), "changed params must change the market"
 
 
-def test_exchange_collects_exactly_the_fees_paid(small_config):
-    cfg = {
-        **small_config,
-        "fundamentals": {**small_config["fundamentals"], "dividend_period": 10**9},
-    }
-    built = build(cfg)  # no dividend or borrow date: all external cash is fees
+def test_exchange_collects_exactly_the_fees_paid():
+    from conftest import SMALL
+    from qtgjax import load_config
+
+    costs = ["costs.maker_bps=-2.0", "costs.taker_bps=8.0", "fundamentals.dividend_period=1000000"]
+    built = build(load_config([*SMALL, *costs]))  # no dividend or borrow date in the run
     out = rollout(built.static, scenario_params(built.params, 2), scenario_keys(0, 2), 60)
     names = [f.name for f in built.static.families]
     house = names.index("exchange")
-    external = money.to_int64(out.records.external)[:, -1]  # (B, F)
+    external = money.to_int64(out.records.external)[:, -1]  # (B, F): all of it is fees
+    fees = money.to_int64(out.records.fees).sum(1)  # (B, F) paid over the run
     assert np.all(external[:, house] > 0)
+    assert np.array_equal(external[:, house], fees.sum(-1))
     assert np.array_equal(external[:, house], -np.delete(external, house, axis=1).sum(-1))
+    assert np.any(fees < 0), "makers earn rebates"
     assert external[:, names.index("background")].tolist() == [0, 0]
 
 
