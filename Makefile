@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/qtgjax-run out=results/demo
 
 test: $(STAMP)
-	$(BIN)/ruff check qtgjax tests analysis benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q tests
 
 lint: $(STAMP)
