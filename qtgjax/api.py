@@ -17,6 +17,11 @@ from qtgjax.sim.rollout import Rollout, rollout
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
+# ``${qtgjax.or:${out},DEFAULT}``: the output folder when ``out`` is null.
+OmegaConf.register_new_resolver(
+    "qtgjax.or", lambda value, default: default if value is None else value, replace=True
+)
+
 
 def load_config(overrides: Sequence[str] = (), config_name: str = "config") -> dict:
     """Compose ``conf/<config_name>.yaml`` with Hydra ``key=value`` overrides (a plain dict)."""

@@ -120,3 +120,10 @@ def test_bad_override_is_refused_with_the_key(tmp_path):
     assert proc.returncode == 2
     assert "market.levels" in proc.stderr
     assert not (tmp_path / "bad" / "ticks.parquet").exists()
+
+
+def test_multirun_without_out_uses_hydra_default_folders(tmp_path):
+    proc = _run("--multirun", *SMALL, "ticks=10", "seed=1,2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p.parent.name for p in tmp_path.glob("multirun/*/*/*/ticks.parquet"))
+    assert jobs == ["0", "1"]

@@ -146,7 +146,7 @@ def test_exchange_collects_exactly_the_fees_paid():
     assert np.all(external[:, house] > 0)
     assert np.array_equal(external[:, house], fees.sum(-1))
     assert np.array_equal(external[:, house], -np.delete(external, house, axis=1).sum(-1))
-    assert np.any(fees < 0), "makers earn rebates"
+    assert np.any(money.to_int64(out.records.fees) < 0), "makers earn rebates in some ticks"
     assert external[:, names.index("background")].tolist() == [0, 0]
 
 

@@ -1,0 +1,105 @@
+"""``qtgjax-sweep sweep=NAME [out=DIR] [cluster=...] [key=value ...]``: run a study.
+
+The settings are ``conf/sweep/config.yaml`` composed with Hydra overrides (config group
+``cluster`` picks where chunks run). Exit status: 0 done, 1 chunks failed, 2 bad sweep file,
+settings or study folder, 130 interrupted (run the same command again to finish).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from qtgjax.api import CONF_DIR
+from qtgjax.config.build import ConfigError
+from qtgjax.sweep import (
+    ChunkFailed,
+    ClusterError,
+    StudyError,
+    SweepError,
+    find_sweep,
+    load_sweep,
+    run_sweep,
+)
+from qtgjax.sweep.spec import parse_memory
+
+SWEEP_CONF = CONF_DIR / "sweep"
+REPO = CONF_DIR.parent
+USAGE = """usage: qtgjax-sweep sweep=NAME [out=DIR]
+                    [cluster=local|threads|inprocess|slurm|slurm_gpu|scheduler]
+                    [chunk_size=N] [chunk_memory=4GiB] [retries=N] [progress=false]
+                    [cluster.KEY=VALUE ...] [--cfg]
+
+Runs the study in sweeps/NAME.yaml (or sweep=PATH.yaml) into DIR (default
+results/sweeps/NAME): points sharing static shapes are packed into jit(vmap) chunks, Dask
+distributes the chunks, each chunk's tables are written atomically as hive-partitioned
+Parquet (DIR/ticks, DIR/agents, DIR/positions, DIR/summary). Running the same command
+again after an interruption finishes the missing chunks only. --cfg prints the settings.
+Settings: conf/sweep/config.yaml and conf/sweep/cluster/*.yaml."""
+
+
+def settings(overrides: Sequence[str]) -> dict:
+    """``conf/sweep/config.yaml`` with Hydra overrides, resolved."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(SWEEP_CONF), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(args):
+        print(USAGE)
+        return 0
+    show = "--cfg" in args
+    args = [a for a in args if a != "--cfg"]
+    try:
+        cfg = settings(args)
+    except Exception as err:  # Hydra's override parsing and composition errors
+        print(f"qtgjax-sweep: bad settings: {err}", file=sys.stderr)
+        return 2
+    if show:
+        print(OmegaConf.to_yaml(OmegaConf.create(cfg)), end="")
+        return 0
+    try:
+        path = find_sweep(str(cfg["sweep"]), [Path.cwd(), REPO])
+        spec = load_sweep(path)
+        out = Path(cfg["out"] or Path("results") / "sweeps" / spec.name)
+        memory = cfg["chunk_memory"]
+        run_sweep(
+            spec,
+            out,
+            cluster=cfg["cluster"],
+            chunk_size=cfg["chunk_size"],
+            chunk_memory=None if memory is None else parse_memory(memory, "chunk_memory"),
+            retries=int(cfg["retries"]),
+            progress=bool(cfg["progress"]),
+            compilation_cache=cfg["compilation_cache"],
+        )
+    except (SweepError, ConfigError, ClusterError, StudyError) as err:
+        print(f"qtgjax-sweep: {err}", file=sys.stderr)
+        return 2
+    except ChunkFailed as err:
+        print(f"qtgjax-sweep: {err}; run the same command again to retry them", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "qtgjax-sweep: interrupted; finished chunks are kept, run the same command again "
+            "to finish",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli())
+
+
+if __name__ == "__main__":
+    main()
