@@ -1,0 +1,142 @@
+"""Tier 2 reactive agents: asleep until the price breaks out of their band or news hits
+their sector; then one marketable order, and the price band is re-armed."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from qtgjax.agents.common import bit_field, clip_price, random_bits, scaled_field
+from qtgjax.agents.registry import register
+from qtgjax.agents.types import Family
+from qtgjax.market.types import OrderIntent
+from qtgjax.tree import pytree
+
+
+@pytree
+class ReactiveParams:
+    """Wake conditions and order of the reactive agents (scalars).
+
+    Attributes:
+        band_min: float32 smallest relative distance of a price trigger from the price it
+            is armed at (0.01 = 1%).
+        band_max: float32 largest relative distance; each trigger's distance is uniform on
+            [band_min, band_max].
+        sensitivity: float32 median |news| (log-dividend jump) that wakes an agent.
+        sensitivity_dispersion: float32 log-normal sigma of the sensitivities across agents.
+        aggression: int32 ticks beyond the last price for the marketable limit.
+        max_qty: int32 lots per order (uniform on [1, max_qty]).
+        ttl: int32 ticks an unfilled order rests before it is cancelled.
+    """
+
+    band_min: jnp.ndarray
+    band_max: jnp.ndarray
+    sensitivity: jnp.ndarray
+    sensitivity_dispersion: jnp.ndarray
+    aggression: jnp.ndarray
+    max_qty: jnp.ndarray
+    ttl: jnp.ndarray
+
+
+@pytree
+class ReactiveState:
+    """Per-agent wake conditions.
+
+    Attributes:
+        watch_symbol: int32[N] a symbol drawn at init; the agent watches its sector's news.
+        sensitivity: float32[N] |news| (log-dividend jump) above which the agent wakes.
+        up: float32[N, S] ticks; a last price at or above it wakes the agent to buy
+            (0 = not armed yet: armed around the first price seen).
+        down: float32[N, S] ticks; a last price at or below it wakes the agent to sell.
+        wakes: int32[N] (agent, symbol) wake-ups so far.
+    """
+
+    watch_symbol: jnp.ndarray
+    sensitivity: jnp.ndarray
+    up: jnp.ndarray
+    down: jnp.ndarray
+    wakes: jnp.ndarray
+
+
+def band(bits, shift: int, params) -> jnp.ndarray:
+    """float32 relative trigger distance uniform on [band_min, band_max] from 8 bits."""
+    u = bit_field(bits, shift, 8).astype(jnp.float32) / 255.0
+    return params.band_min + (params.band_max - params.band_min) * u
+
+
+def arm(state: ReactiveState, where, last, bits, params) -> ReactiveState:
+    """Set the triggers of (agent, symbol) pairs ``where`` [N, S] around ``last`` [S] ticks."""
+    up = last * (1.0 + band(bits, 0, params))
+    down = last * (1.0 - band(bits, 8, params))
+    return state.replace(up=jnp.where(where, up, state.up), down=jnp.where(where, down, state.down))
+
+
+def news_hits(state: ReactiveState, view) -> jnp.ndarray:
+    """bool[N, S]: news on a symbol of the agent's sector, larger than its sensitivity."""
+    watched = view.sector[state.watch_symbol]  # (N,)
+    in_sector = view.sector[None, :] == watched[:, None]
+    return in_sector & (jnp.abs(view.news)[None, :] > state.sensitivity[:, None])
+
+
+@register
+class ReactiveTrader(Family):
+    """Tier 2: wake on a price breakout or sector news, else do nothing.
+
+    Per (agent, symbol): a last price at or above the up trigger wakes the agent to buy,
+    at or below the down trigger to sell (breakout chasers); news on a symbol of the
+    watched sector with |news| above the agent's sensitivity wakes it to trade in the
+    news' direction (news decides when both happen). An awake agent places one
+    marketable limit ``aggression`` ticks through the last price, 1..max_qty lots, and
+    re-arms that symbol's triggers around the current price. Asleep agents emit qty 0 and
+    leave their resting orders alone (only live orders older than ``ttl`` are cancelled).
+    One uint32 of random bits per (agent, symbol): 8 + 8 bits for the new band, 8 for
+    the size.
+    """
+
+    kind = "reactive"
+    Params = ReactiveParams
+    config_schema = {
+        "band_min": (1e-6, 1.0),
+        "band_max": (1e-6, 1.0),
+        "sensitivity": (0.0, 10.0),
+        "sensitivity_dispersion": (0.0, 3.0),
+        "aggression": (0, 10_000),
+        "max_qty": (1, 65_535),
+        "ttl": (1, 1_000_000),
+    }
+
+    def grid_reach(self, params):
+        return float(params.get("aggression", 0))
+
+    def init_extra(self, spec, params, key):
+        k_symbol, k_sens = jax.random.split(key)
+        n, s = spec.n_agents, spec.n_symbols
+        z = jax.random.normal(k_sens, (n,))
+        return ReactiveState(
+            watch_symbol=jax.random.randint(k_symbol, (n,), 0, s),
+            sensitivity=params.sensitivity * jnp.exp(params.sensitivity_dispersion * z),
+            up=jnp.zeros((n, s), jnp.float32),
+            down=jnp.zeros((n, s), jnp.float32),
+            wakes=jnp.zeros((n,), jnp.int32),
+        )
+
+    def act(self, spec, params, extra, accounts, view, key):
+        bits = random_bits(key, (spec.n_agents, spec.n_symbols))
+        last = view.last_price.astype(jnp.float32)  # (S,)
+        state = arm(extra, extra.up <= 0.0, last, bits, params)
+        cross_up, cross_down = last >= state.up, last <= state.down
+        news = news_hits(state, view)
+        awake = cross_up | cross_down | news
+        is_buy = jnp.where(news, view.news[None, :] > 0.0, cross_up)
+        qty = jnp.where(awake, scaled_field(bits, 16, 8, 1, params.max_qty), 0)
+        ref = view.last_price[None, :]
+        price = clip_price(jnp.where(is_buy, ref + params.aggression, ref - params.aggression))
+        resting = accounts.orders
+        expired = (resting.qty[..., 0] > 0) & (resting.age[..., 0] >= params.ttl)
+        replace = awake | expired
+        state = arm(state, awake, last, bits, params)
+        state = state.replace(wakes=state.wakes + awake.sum(-1, dtype=jnp.int32))
+        intent = OrderIntent(
+            price[..., None], qty[..., None], is_buy[..., None], replace[..., None]
+        )
+        return intent, state
