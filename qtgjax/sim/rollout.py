@@ -44,7 +44,7 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         volatility=jnp.zeros_like(fprice),
         off_grid=zeros,
         volume=zeros,
-        indicators=init_indicators(price, static.history),
+        indicators=init_indicators(price, mp.indicators, static.history),
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []

@@ -1,7 +1,8 @@
-"""Streaming per-symbol indicators carried through the scan, O(history) per symbol per tick.
+"""The market's per-symbol indicators, streamed through the scan.
 
-Window indicators (SMA, Bollinger, range) read a ring buffer of the last ``history`` closes;
-recursive ones (MACD, Wilder RSI and ATR, the pair z-score) keep EMAs. Every family sees
+SMA, Bollinger, RSI, MACD and ATR are the O(1) streams of :mod:`qtgjax.indicators` (the
+same code as the TA-Lib-verified whole-array functions); the range high/low reads a ring
+buffer of the last ``history`` closes and the pair z-score keeps EMAs. Every family sees
 the same numbers through :class:`~qtgjax.market.types.Indicators`.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from qtgjax import indicators as ind
 from qtgjax.market.types import Indicators
 from qtgjax.tree import pytree
 
@@ -40,25 +42,28 @@ class IndicatorParams:
 
 @pytree
 class IndicatorState:
-    """Attributes:
-    closes: float32[H, S] ring buffer of closes (ticks); slot ``count % H`` is next.
-    count: int32[] closes seen.
-    ema_fast, ema_slow, macd_signal: float32[S] MACD EMAs.
-    avg_gain, avg_loss: float32[S] Wilder RSI averages (ticks per tick).
-    atr: float32[S] Wilder average true range (ticks).
-    pair_mean, pair_var: float32[S] EMA mean / variance of the pair log-ratio.
+    """Streaming indicator state of every symbol (the :mod:`qtgjax.indicators` streams).
+
+    Attributes:
+        sma_fast, sma_slow, bollinger, rsi, macd, atr: ``qtgjax.indicators`` stream states,
+            batch shape (S,).
+        closes: float32[H, S] ring buffer of closes for the range window (ticks).
+        count: int32[] closes seen.
+        pair_mean, pair_var: float32[S] EMA mean / variance of the pair log-ratio.
+        view: :class:`Indicators` after the latest close (what agents see next tick).
     """
 
+    sma_fast: object
+    sma_slow: object
+    bollinger: object
+    rsi: object
+    macd: object
+    atr: object
     closes: jnp.ndarray
     count: jnp.ndarray
-    ema_fast: jnp.ndarray
-    ema_slow: jnp.ndarray
-    macd_signal: jnp.ndarray
-    avg_gain: jnp.ndarray
-    avg_loss: jnp.ndarray
-    atr: jnp.ndarray
     pair_mean: jnp.ndarray
     pair_var: jnp.ndarray
+    view: Indicators
 
 
 def pair_log_ratio(price) -> jnp.ndarray:
@@ -70,97 +75,95 @@ def pair_log_ratio(price) -> jnp.ndarray:
     return logp - logp[partner]
 
 
-def init_indicators(price, history: int) -> IndicatorState:
+def init_indicators(price, params: IndicatorParams, history: int) -> IndicatorState:
+    """Streams started on the initial price (outputs are NaN until each one warms up)."""
     p = price.astype(jnp.float32)
-    zeros = jnp.zeros_like(p)
-    return IndicatorState(
-        closes=jnp.broadcast_to(p, (history, p.shape[0])),
-        count=jnp.int32(1),
-        ema_fast=p,
-        ema_slow=p,
-        macd_signal=zeros,
-        avg_gain=zeros,
-        avg_loss=zeros,
-        atr=zeros,
+    shape = p.shape
+    k = params.bollinger_k
+    empty = IndicatorState(
+        sma_fast=ind.sma_init(params.sma_fast, shape, capacity=history),
+        sma_slow=ind.sma_init(params.sma_slow, shape, capacity=history),
+        bollinger=ind.bollinger_init(params.bollinger, k, k, shape, capacity=history),
+        rsi=ind.rsi_init(params.rsi, shape),
+        macd=ind.macd_init(params.macd_fast, params.macd_slow, params.macd_signal, shape),
+        atr=ind.atr_init(params.atr, shape),
+        closes=jnp.broadcast_to(p, (history, *shape)),
+        count=jnp.int32(0),
         pair_mean=pair_log_ratio(price),
-        pair_var=zeros,
+        pair_var=jnp.zeros_like(p),
+        view=None,
     )
+    return update_indicators(empty, price, params)
 
 
 def update_indicators(st: IndicatorState, close, params: IndicatorParams) -> IndicatorState:
-    """Add one close (int32[S] ticks) to every indicator."""
+    """Push one close (int32[S] ticks) into every stream and refresh the view."""
     price = close.astype(jnp.float32)
     history = st.closes.shape[0]
-    prev = st.closes[(st.count - 1) % history]
-    change = price - prev
-    fast = st.ema_fast + _alpha(params.macd_fast) * (price - st.ema_fast)
-    slow = st.ema_slow + _alpha(params.macd_slow) * (price - st.ema_slow)
-    signal = st.macd_signal + _alpha(params.macd_signal) * ((fast - slow) - st.macd_signal)
+    prev = jnp.where(st.count > 0, st.closes[(st.count - 1) % history], price)
+    sma_fast, fast = ind.sma_update(st.sma_fast, price)
+    sma_slow, slow = ind.sma_update(st.sma_slow, price)
+    bollinger, (upper, middle, lower) = ind.bollinger_update(st.bollinger, price)
+    rsi, rsi_value = ind.rsi_update(st.rsi, price)
+    macd, (line, signal, _) = ind.macd_update(st.macd, price)
+    bar = (jnp.maximum(prev, price), jnp.minimum(prev, price), price)
+    atr, atr_value = ind.atr_update(st.atr, bar)
     ratio = pair_log_ratio(close)
-    a_pair = _alpha(params.pair)
+    a_pair = 2.0 / (params.pair.astype(jnp.float32) + 1.0)
     deviation = ratio - st.pair_mean
-    return IndicatorState(
-        closes=st.closes.at[st.count % history].set(price),
-        count=st.count + 1,
-        ema_fast=fast,
-        ema_slow=slow,
+    pair_mean = st.pair_mean + a_pair * deviation
+    pair_var = (1.0 - a_pair) * (st.pair_var + a_pair * deviation**2)
+    closes = st.closes.at[st.count % history].set(price)
+    count = st.count + 1
+    high, low = range_extremes(closes, count, params.range)
+    view = Indicators(
+        sma_fast=fast,
+        sma_slow=slow,
+        rsi=rsi_value,
+        macd=line,
         macd_signal=signal,
-        avg_gain=_wilder(st.avg_gain, jnp.maximum(change, 0.0), params.rsi),
-        avg_loss=_wilder(st.avg_loss, jnp.maximum(-change, 0.0), params.rsi),
-        atr=_wilder(st.atr, jnp.abs(change), params.atr),
-        pair_mean=st.pair_mean + a_pair * deviation,
-        pair_var=(1.0 - a_pair) * (st.pair_var + a_pair * deviation**2),
+        bb_mid=middle,
+        bb_upper=upper,
+        bb_lower=lower,
+        range_high=jnp.where(jnp.isfinite(high), high, price),
+        range_low=jnp.where(jnp.isfinite(low), low, price),
+        atr=atr_value,
+        pair_z=(ratio - pair_mean) / jnp.sqrt(pair_var + 1e-12),
+        ready=count > warm_up(params),
+    )
+    return IndicatorState(
+        sma_fast, sma_slow, bollinger, rsi, macd, atr, closes, count, pair_mean, pair_var, view
     )
 
 
-def _alpha(period) -> jnp.ndarray:
-    return 2.0 / (period.astype(jnp.float32) + 1.0)
+def warm_up(params: IndicatorParams) -> jnp.ndarray:
+    """int32[] closes after which every indicator has a value (TA-Lib lookbacks)."""
+    return jnp.max(
+        jnp.stack(
+            [
+                params.sma_slow,
+                params.sma_fast,
+                params.bollinger,
+                params.range + 1,
+                params.rsi + 1,
+                params.atr + 1,
+                jnp.maximum(params.macd_slow, params.macd_fast) + params.macd_signal - 1,
+            ]
+        )
+    )
 
 
-def _wilder(average, value, period) -> jnp.ndarray:
-    return average + (value - average) / period.astype(jnp.float32)
-
-
-def _window(st: IndicatorState, length, skip_latest: bool = False):
-    """Mask float32[H, 1] of the ring slots holding the last ``length`` closes."""
-    history = st.closes.shape[0]
-    age = (st.count - 1 - jnp.arange(history)) % history  # 0 = latest close
-    first = 1 if skip_latest else 0
-    filled = jnp.minimum(st.count, history)
-    return ((age >= first) & (age < first + length) & (age < filled))[:, None]
-
-
-def _mean(st: IndicatorState, length):
-    mask = _window(st, length)
-    return jnp.sum(jnp.where(mask, st.closes, 0.0), 0) / jnp.maximum(mask.sum(), 1), mask
+def range_extremes(closes, count, length):
+    """Highest and lowest of the ``length`` closes before the latest one, float32[S]."""
+    history = closes.shape[0]
+    age = (count - 1 - jnp.arange(history)) % history  # 0 = latest close
+    window = ((age >= 1) & (age <= length) & (age < count))[:, None]
+    high = jnp.max(jnp.where(window, closes, -jnp.inf), 0)
+    low = jnp.min(jnp.where(window, closes, jnp.inf), 0)
+    return high, low
 
 
 def indicator_view(st: IndicatorState, params: IndicatorParams) -> Indicators:
-    """The indicators agents see, computed from the streaming state."""
-    sma_fast, _ = _mean(st, params.sma_fast)
-    sma_slow, _ = _mean(st, params.sma_slow)
-    bb_mid, bb_mask = _mean(st, params.bollinger)
-    spread = jnp.where(bb_mask, st.closes - bb_mid, 0.0)
-    bb_std = jnp.sqrt(jnp.sum(spread**2, 0) / jnp.maximum(bb_mask.sum(), 1))
-    range_mask = _window(st, params.range, skip_latest=True)
-    latest = st.closes[(st.count - 1) % st.closes.shape[0]]
-    high = jnp.max(jnp.where(range_mask, st.closes, -jnp.inf), 0)
-    low = jnp.min(jnp.where(range_mask, st.closes, jnp.inf), 0)
-    loss = jnp.maximum(st.avg_loss, 1e-12)
-    ratio = pair_log_ratio(latest)
-    longest = jnp.max(jnp.stack([params.sma_slow, params.bollinger, params.range + 1]))
-    return Indicators(
-        sma_fast=sma_fast,
-        sma_slow=sma_slow,
-        rsi=100.0 - 100.0 / (1.0 + st.avg_gain / loss),
-        macd=st.ema_fast - st.ema_slow,
-        macd_signal=st.macd_signal,
-        bb_mid=bb_mid,
-        bb_upper=bb_mid + params.bollinger_k * bb_std,
-        bb_lower=bb_mid - params.bollinger_k * bb_std,
-        range_high=jnp.where(jnp.isfinite(high), high, latest),
-        range_low=jnp.where(jnp.isfinite(low), low, latest),
-        atr=st.atr,
-        pair_z=(ratio - st.pair_mean) / jnp.sqrt(st.pair_var + 1e-12),
-        ready=st.count >= longest,
-    )
+    """The indicators agents see: the outputs after the latest close."""
+    del params
+    return st.view
