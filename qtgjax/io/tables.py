@@ -6,9 +6,11 @@ Cash columns are exact Int64 in *cash units* (one price tick times one lot); mul
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import polars as pl
 
+from qtgjax import risk
 from qtgjax.market import money
 from qtgjax.sim.rollout import Rollout
 from qtgjax.sim.types import SimStatic
@@ -81,29 +83,23 @@ TICKS_PER_YEAR = 252 * 390  # a tick read as one minute of a US trading day
 
 
 def risk_metrics(wealth: np.ndarray, periods: float = TICKS_PER_YEAR) -> dict[str, np.ndarray]:
-    """Annualised Sharpe and Sortino, max drawdown and 95% historical VaR per family.
+    """Annualised Sharpe and Sortino, max drawdown and 95% historical VaR per family,
+    float64[B, F] each, from :mod:`qtgjax.risk` (empyrical's conventions).
 
-    Returns are per-tick P&L over the starting wealth (additive returns), float64[B, T, F];
-    a family without positive starting wealth (the pool, the fee account) gets NaN.
-    Conventions follow empyrical: std with ddof=1, downside deviation over all ticks,
-    drawdown of the wealth curve from its running peak, VaR as the 5% return quantile.
+    Returns are simple per-tick returns of the family's wealth curve; a family whose
+    wealth is ever non-positive (the pool and the fee account start at 0) gets NaN.
     """
-    base = wealth[:, :1].astype(np.float64)
-    base = np.where(base > 0, base, np.nan)
-    curve = wealth / base  # (B, T + 1, F)
-    returns = np.diff(curve, axis=1)
-    mean, std = returns.mean(1), returns.std(1, ddof=1)
-    downside = np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2, axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = mean / std * np.sqrt(periods)
-        sortino = mean / downside * np.sqrt(periods)
-        drawdown = np.max(1.0 - curve / np.maximum.accumulate(curve, axis=1), axis=1)
-    return {
-        "sharpe": sharpe,
-        "sortino": sortino,
-        "max_drawdown": drawdown,
-        "var_95": np.quantile(returns, 0.05, axis=1),
+    wealth = np.moveaxis(wealth, 1, -1).astype(np.float64)  # (B, F, T + 1)
+    valid = np.all(wealth > 0, axis=-1)
+    safe = np.where(valid[..., None], wealth, 1.0)
+    returns = jnp.asarray(safe[..., 1:] / safe[..., :-1] - 1.0, jnp.float32)
+    metrics = {
+        "sharpe": risk.sharpe(returns, annualization=periods),
+        "sortino": risk.sortino(returns, annualization=periods),
+        "max_drawdown": risk.max_drawdown(returns),
+        "var_95": risk.var(returns, 0.05),
     }
+    return {k: np.where(valid, np.asarray(v, np.float64), np.nan) for k, v in metrics.items()}
 
 
 def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
