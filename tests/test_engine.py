@@ -15,8 +15,10 @@ from qtgjax.sim.tick import step
 
 
 def _tree_equal(a, b) -> bool:
+    """Every leaf equal (NaN equal to NaN: indicators are NaN during warm-up)."""
     return all(
-        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        np.array_equal(x, y, equal_nan=np.issubdtype(np.asarray(x).dtype, np.floating))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
 
 
