@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax
 import polars as pl
 from omegaconf import DictConfig, OmegaConf
 
 from qtgjax.config.build import Built, build, scenario_keys, scenario_params
 from qtgjax.io.atomic import write_parquet, write_text
 from qtgjax.io.tables import all_tables
-from qtgjax.sim.rollout import Rollout, rollout
+from qtgjax.sim.chunk import simulate_chunked
+from qtgjax.sim.rollout import Rollout
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -95,5 +95,5 @@ def simulate(config: Mapping | None = None, overrides: Sequence[str] = ()) -> Si
     run = built.run
     params = scenario_params(built.params, run.scenarios)
     keys = scenario_keys(run.seed, run.scenarios)
-    out = jax.block_until_ready(rollout(built.static, params, keys, run.ticks))
+    out, _ = simulate_chunked(built.static, params, keys, run.ticks)
     return SimResult(cfg, built, out)

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
 from qtgjax.market.money import MAX_PRICE_TICKS
 
+_GOLDEN = 0x9E3779B9  # 2**32 / golden ratio: a Weyl sequence over the element index
+_MIX_1, _MIX_2 = 0x7FEB352D, 0x846CA68B  # lowbias32 multipliers (C. Wellons' hash prospector)
+_SALT = 0x5851F42D  # keeps the all-zero key off the hash's fixed point at 0
+
 
 def random_bits(key: jax.Array, shape) -> jnp.ndarray:
-    """One uint32 of random bits per element: several small random fields from one draw."""
-    return jax.random.bits(key, shape, jnp.uint32)
+    """One uint32 of random bits per element: several small random fields from one draw.
+
+    A counter-based generator: the key's first two 32-bit words seed two rounds of the
+    ``lowbias32`` integer hash of the element's index (about a dozen vectorised integer ops
+    per element, where ``jax.random.bits``' threefry runs 20 rounds in a loop XLA cannot
+    fuse). Same key, same bits; the engine gives every family a fresh key every tick.
+    """
+    words = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    words = words.reshape(-1).astype(jnp.uint32)
+    size = math.prod(shape)
+    index = jax.lax.iota(jnp.uint32, size).reshape(shape)
+    x = _lowbias32(index * jnp.uint32(_GOLDEN) + (words[0] ^ jnp.uint32(_SALT)))
+    return _lowbias32(x ^ words[1])
+
+
+def _lowbias32(x: jnp.ndarray) -> jnp.ndarray:
+    """A bijective 32-bit integer hash with low bias (xorshift-multiply, two rounds)."""
+    x = (x ^ (x >> 16)) * jnp.uint32(_MIX_1)
+    x = (x ^ (x >> 15)) * jnp.uint32(_MIX_2)
+    return x ^ (x >> 16)
 
 
 def bit_field(bits: jnp.ndarray, shift: int, width: int) -> jnp.ndarray:

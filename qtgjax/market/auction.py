@@ -55,33 +55,65 @@ def muldiv(a, b, c):
     """Exact ``floor(a * b / c)`` for int32 ``0 <= a, b <= c < 2**26`` (c > 0).
 
     A float32 estimate is off by a few units at most; the residual ``a*b - e*c`` is then
-    small enough that int32 wrap-around arithmetic gives it exactly, and one floor
-    division corrects the estimate.
+    small enough that int32 wrap-around arithmetic gives it exactly. Its quotient by ``c``
+    is again estimated in float32 (off by at most one, as the residual is small) and one
+    compare-and-step makes it exact. No integer division: CPUs have no vector instruction
+    for it, so it would run one element at a time.
     """
     a, b, c = (jnp.asarray(x, jnp.int32) for x in (a, b, c))
     c_safe = jnp.maximum(c, 1)
-    estimate = jnp.floor(
-        a.astype(jnp.float32) * (b.astype(jnp.float32) / c_safe.astype(jnp.float32))
-    )
+    c_float = c_safe.astype(jnp.float32)
+    estimate = jnp.floor(a.astype(jnp.float32) * (b.astype(jnp.float32) / c_float))
     estimate = estimate.astype(jnp.int32)
     residual = a * b - estimate * c_safe  # exact: wraps back into range
-    return estimate + jnp.floor_divide(residual, c_safe)
+    step = jnp.floor(residual.astype(jnp.float32) / c_float).astype(jnp.int32)
+    rest = residual - step * c_safe  # in [-c, 2c)
+    step = step - (rest < 0).astype(jnp.int32) + (rest >= c_safe).astype(jnp.int32)
+    return estimate + step
 
 
 def level_totals(level, qty, is_buy, n_levels: int) -> LevelTotals:
-    """Lots per level and side (orders with qty 0 or off the grid count nothing)."""
+    """Lots per level and side (orders with qty 0 or off the grid count nothing).
+
+    One scatter-add into ``2 * n_levels`` bins (buys, then sells) serves both sides.
+    """
     on_grid = (level >= 0) & (level < n_levels)
     qty = jnp.where(on_grid, qty, 0)
-    idx = jnp.clip(level, 0, n_levels - 1)
-    buy = jax.ops.segment_sum(jnp.where(is_buy, qty, 0), idx, n_levels)
-    sell = jax.ops.segment_sum(jnp.where(is_buy, 0, qty), idx, n_levels)
-    return LevelTotals(buy, sell)
+    idx = jnp.clip(level, 0, n_levels - 1) + jnp.where(is_buy, 0, n_levels)
+    both = jax.ops.segment_sum(qty, idx, 2 * n_levels)
+    return LevelTotals(both[:n_levels], both[n_levels:])
+
+
+def materialise(x):
+    """Integer ``x`` itself, computed once into a buffer that its consumers read.
+
+    XLA:CPU fuses cheap elementwise producers into every consumer, so a value that feeds
+    many consumers (the fills feed settlement, fees, records...) would be recomputed in
+    each; ``optimization_barrier`` does not stop this on CPU. A reduction is never fused
+    into its consumers, so ``x`` is written as the bitwise or of itself and a zero slice
+    over a new leading axis of size two. XLA does not fold it away, the reduction keeps the
+    producer's vectorised loop (an identity gather would run it element by element), and
+    an or, unlike a sum, is not merged with the consumers' own sums (which would bring the
+    two-slice array back as a buffer).
+    """
+    first = jax.lax.broadcasted_iota(jnp.int32, (2, *x.shape), 0) == 0
+    both = jnp.where(first, x[None], jnp.zeros((), x.dtype))
+    return jax.lax.reduce(both, jnp.zeros((), x.dtype), jax.lax.bitwise_or, (0,))
+
+
+def prefix_sum(x, axis: int = -1, reverse: bool = False):
+    """Inclusive prefix sum along ``axis``, exact for integers.
+
+    A parallel (associative) scan: on CPU, XLA lowers ``jnp.cumsum`` to a blocked
+    reduce-window that costs several times more on the vectors the auction scans.
+    """
+    return jax.lax.associative_scan(jnp.add, x, reverse=reverse, axis=axis % jnp.ndim(x))
 
 
 def demand_supply(totals: LevelTotals):
     """``D(l)`` (buy lots with limit >= l) and ``S(l)`` (sell lots with limit <= l)."""
-    demand = jnp.cumsum(totals.buy[::-1])[::-1]
-    supply = jnp.cumsum(totals.sell)
+    demand = prefix_sum(totals.buy, reverse=True)
+    supply = prefix_sum(totals.sell)
     return demand, supply
 
 
@@ -188,6 +220,150 @@ def allocate_age_classes(level, qty, is_buy, age, allot: LevelTotals, n_ages: in
     partial = prorata_fill(class_received, through, qty, class_volume)
     full = jnp.where(received > 0, qty, 0)
     return jnp.where(rationed, partial, full)
+
+
+class Marginal(NamedTuple):
+    """The one rationed slice of a cleared book (int32 scalars).
+
+    At the clearing level at most one side is rationed (both would need
+    ``volume < min(D, S)``); on that side older classes are served first, so the ages
+    ``>= full_from`` fill fully, age ``full_from - 1`` is cut pro-rata (it receives
+    ``received`` of its ``class_volume`` lots) and younger ages get nothing.
+
+    Attributes:
+        level: clearing level, -1 when nothing trades.
+        cut_buy: bool, the rationed side is the buy side.
+        cut: bool, one side is rationed.
+        full_from: ages >= this fill fully on the rationed side.
+        received: lots the pro-rata class receives.
+        class_volume: lots of the pro-rata class.
+    """
+
+    level: jnp.ndarray
+    cut_buy: jnp.ndarray
+    cut: jnp.ndarray
+    full_from: jnp.ndarray
+    received: jnp.ndarray
+    class_volume: jnp.ndarray
+
+
+class RationedSide(NamedTuple):
+    """Which side of a cleared book is rationed at the clearing level (int32/bool scalars).
+
+    Attributes:
+        level: clearing level, -1 when nothing trades.
+        cut_buy: the rationed side is the buy side.
+        cut: one side is rationed.
+        received: lots the rationed side receives at the clearing level.
+    """
+
+    level: jnp.ndarray
+    cut_buy: jnp.ndarray
+    cut: jnp.ndarray
+    received: jnp.ndarray
+
+
+def rationed_side(totals: LevelTotals, clear_at, volume) -> RationedSide:
+    """The rationed side of one book from its per-level totals and clearing result."""
+    demand, supply = demand_supply(totals)
+    m = jnp.maximum(clear_at, 0)
+    traded = volume > 0
+    cut_buy = traded & (volume < demand[m])
+    cut = cut_buy | (traded & (volume < supply[m]))
+    received = jnp.where(
+        cut_buy, volume - (demand[m] - totals.buy[m]), volume - (supply[m] - totals.sell[m])
+    )
+    return RationedSide(clear_at, cut_buy, cut, received)
+
+
+def on_rationed_side(level, is_buy, side: RationedSide):
+    """bool: the order rests at the clearing level on the rationed side (elementwise)."""
+    return side.cut & (level == side.level) & (is_buy == side.cut_buy)
+
+
+def rationed_class(side: RationedSide, class_volume) -> Marginal:
+    """The pro-rata age class, from the rationed side's lots per age ``int32[n_ages]``."""
+    older_incl = jnp.cumsum(class_volume[::-1])[::-1]  # lots of ages >= a
+    full_from = jnp.sum(older_incl > side.received).astype(jnp.int32)
+    older = jnp.concatenate([older_incl[1:], jnp.zeros(1, jnp.int32)])
+    boundary = jnp.maximum(full_from - 1, 0)
+    return Marginal(
+        level=side.level,
+        cut_buy=side.cut_buy,
+        cut=side.cut,
+        full_from=full_from,
+        received=jnp.where(full_from > 0, side.received - older[boundary], 0),
+        class_volume=class_volume[boundary],
+    )
+
+
+def marginal_slice(level, qty, is_buy, age, totals: LevelTotals, clear_at, volume, n_ages):
+    """The rationed side and age class at the clearing level (see :class:`Marginal`).
+
+    Args:
+        level, qty, is_buy, age: int32/bool[n] orders (levels clipped to the grid, qty 0
+            off the grid, ages in [0, n_ages)).
+        totals: per-level lots of the book. clear_at, volume: from :func:`clearing_level`.
+        n_ages: number of age classes (static).
+    """
+    side = rationed_side(totals, clear_at, volume)
+    on_cut = on_rationed_side(level, is_buy, side)
+    class_volume = jax.ops.segment_sum(jnp.where(on_cut, qty, 0), age, n_ages)
+    return rationed_class(side, class_volume)
+
+
+def fill_roles(level, is_buy, age, marginal: Marginal):
+    """Elementwise (prorated, full): the order is in the pro-rata class / fills fully.
+
+    Orders strictly better than the clearing level fill fully, worse ones not at all, the
+    unrationed side of the clearing level fully; on the rationed side ages
+    ``>= full_from`` fully, age ``full_from - 1`` pro-rata, younger ages not at all.
+    ``marginal``'s fields broadcast against the orders.
+    """
+    m = marginal
+    traded = m.level >= 0
+    at_level = traded & (level == m.level)
+    better = traded & jnp.where(is_buy, level > m.level, level < m.level)
+    on_cut = at_level & m.cut & (is_buy == m.cut_buy)
+    prorated = on_cut & (age == m.full_from - 1)
+    full = better | (at_level & ~on_cut) | (on_cut & (age >= m.full_from))
+    return prorated, full
+
+
+def marginal_fills(qty, through, prorated, full, marginal: Marginal):
+    """Lots each order fills (materialised): cumulative-rounding pro-rata in the pro-rata
+    class, where ``through`` is the class's running total up to and including the order."""
+    m = marginal
+    partial = prorata_fill(m.received, jnp.where(prorated, through, qty), qty, m.class_volume)
+    return materialise(jnp.where(prorated, partial, jnp.where(full, qty, 0)))
+
+
+def allocate_marginal(level, qty, is_buy, age, marginal: Marginal):
+    """Fills per order from the book's :class:`Marginal`: the same result as
+    :func:`allocate_sorted` and :func:`allocate_age_classes`, with no per-order gather
+    and one prefix sum over the book (see :func:`fill_roles`)."""
+    prorated, full = fill_roles(level, is_buy, age, marginal)
+    through = prefix_sum(jnp.where(prorated, qty, 0))
+    return marginal_fills(qty, through, prorated, full, marginal)
+
+
+def clear_levels(level, qty, is_buy, age, ref_level, n_levels: int, n_ages: int):
+    """Clear one book whose orders are already on the grid: the engine's fast path.
+
+    Args:
+        level: int32[n] levels clipped to [0, n_levels). qty: int32[n] lots, 0 off the
+            grid. is_buy: bool[n]. age: int32[n] in [0, n_ages). ref_level: int32[].
+
+    Returns:
+        (AuctionResult, residual LevelTotals after the auction).
+    """
+    totals = level_totals(level, qty, is_buy, n_levels)
+    clear_at, volume = clearing_level(totals, ref_level)
+    allot = level_allotment(totals, volume)
+    marginal = marginal_slice(level, qty, is_buy, age, totals, clear_at, volume, n_ages)
+    filled = allocate_marginal(level, qty, is_buy, age, marginal)
+    residual = LevelTotals(totals.buy - allot.buy, totals.sell - allot.sell)
+    return AuctionResult(clear_at, volume, filled), residual
 
 
 def clear_batch_auction(

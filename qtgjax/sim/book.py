@@ -1,10 +1,18 @@
-"""Orders of all families as one flat book per symbol on the price grid."""
+"""Orders of all families as one book per symbol on the price grid.
+
+The engine keeps each family's orders in its own [N, S, O] arrays; the functions below
+scatter them onto the grid and scan them in the order of the flat book that
+:func:`flatten` builds (family by family), which the tests use as the reference."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price, limit_to_position
+from qtgjax.market.auction import LevelTotals, prefix_sum
 from qtgjax.market.types import OrderIntent, Orders
 
 
@@ -66,3 +74,90 @@ def grid_levels(price, is_buy, anchor, n_levels: int):
     level = price - (anchor - n_levels // 2)[:, None]
     on_grid = jnp.where(is_buy, level >= 0, level < n_levels)
     return jnp.clip(level, 0, n_levels - 1), on_grid
+
+
+class GridOrders(NamedTuple):
+    """One family's orders on the grid, [N, S, O] each.
+
+    Attributes:
+        level: int32 grid level, clipped to [0, K).
+        qty: int32 lots, 0 where the order is off the grid.
+        is_buy: bool side.
+        age: int32 age class in [0, n_ages).
+        dropped: bool, an order (qty > 0) that is off the grid: cancelled and counted.
+    """
+
+    level: jnp.ndarray
+    qty: jnp.ndarray
+    is_buy: jnp.ndarray
+    age: jnp.ndarray
+    dropped: jnp.ndarray
+
+
+def on_grid(orders: Orders, anchor, n_levels: int, n_ages: int) -> GridOrders:
+    """A family's orders [N, S, O] placed on the grids of their symbols (anchor: [S])."""
+    level = orders.price - (anchor - n_levels // 2)[None, :, None]
+    inside = jnp.where(orders.is_buy, level >= 0, level < n_levels)
+    return GridOrders(
+        level=jnp.clip(level, 0, n_levels - 1),
+        qty=jnp.where(inside, orders.qty, 0),
+        is_buy=orders.is_buy,
+        age=jnp.minimum(orders.age, n_ages - 1),
+        dropped=(orders.qty > 0) & ~inside,
+    )
+
+
+def _symbol_index(shape, n_bins: int) -> jnp.ndarray:
+    """int32 [N, S, O]: the first bin of each order's symbol in a flat [S * n_bins] array."""
+    return jax.lax.broadcasted_iota(jnp.int32, shape, 1) * n_bins
+
+
+def book_totals(grid: tuple[GridOrders, ...], n_symbols: int, n_levels: int):
+    """Lots per level and side of every symbol's book, and orders dropped off the grid.
+
+    One scatter-add per family into ``2K + 1`` bins per symbol (buys, sells, and a count
+    of dropped orders), with no flattened copy of the book.
+
+    Returns:
+        (LevelTotals with int32[S, K] buy and sell, int32[S] dropped orders).
+    """
+    width = 2 * n_levels + 1
+    bins = jnp.zeros(n_symbols * width, jnp.int32)
+    for g in grid:
+        side = jnp.where(g.is_buy, 0, n_levels)
+        index = _symbol_index(g.qty.shape, width) + jnp.where(
+            g.dropped, 2 * n_levels, side + g.level
+        )
+        bins = bins.at[index.reshape(-1)].add(
+            jnp.where(g.dropped, 1, g.qty).reshape(-1), mode="promise_in_bounds"
+        )
+    bins = bins.reshape(n_symbols, width)
+    totals = LevelTotals(bins[:, :n_levels], bins[:, n_levels : 2 * n_levels])
+    return totals, bins[:, 2 * n_levels]
+
+
+def class_volumes(grid: tuple[GridOrders, ...], on_cut: tuple, n_symbols: int, n_ages: int):
+    """int32[S, n_ages]: lots per age class of the orders on each book's rationed side."""
+    bins = jnp.zeros(n_symbols * n_ages, jnp.int32)
+    for g, cut in zip(grid, on_cut, strict=True):
+        index = _symbol_index(g.qty.shape, n_ages) + g.age
+        bins = bins.at[index.reshape(-1)].add(
+            jnp.where(cut, g.qty, 0).reshape(-1), mode="promise_in_bounds"
+        )
+    return bins.reshape(n_symbols, n_ages)
+
+
+def book_prefix(values: tuple[jnp.ndarray, ...]) -> tuple[jnp.ndarray, ...]:
+    """Inclusive prefix sums over each symbol's book in flat order (family by family,
+    agent-major, slot-minor, as :func:`flatten` lays it out), one [N_f, S, O_f] per family.
+
+    One scan over the concatenated book: a parallel scan's cost is mostly per pass, so one
+    long scan is cheaper than one per family.
+    """
+    flat = prefix_sum(jnp.concatenate([symbol_major(x) for x in values], axis=1), axis=1)
+    out, start = [], 0
+    for x in values:
+        n, _, k = x.shape
+        out.append(agent_major(flat[:, start : start + n * k], n, k))
+        start += n * k
+    return tuple(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -9,10 +11,14 @@ from qtgjax.agents.registry import get_family
 from qtgjax.market import money
 from qtgjax.market.auction import (
     LevelTotals,
-    allocate_age_classes,
     clearing_level,
+    fill_roles,
     level_allotment,
-    level_totals,
+    marginal_fills,
+    materialise,
+    on_rationed_side,
+    rationed_class,
+    rationed_side,
 )
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
@@ -59,31 +65,69 @@ def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketV
         intent, extra = get_family(spec.kind).act(
             spec, params.strategies[i], state.extras[i], acct, view, keys[i]
         )
-        orders.append(book.merge_intent(acct.orders, intent, acct.position, limits.max_position))
+        merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
+        orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
         extras.append(extra)
     return tuple(orders), tuple(extras)
 
 
-def clear_book(flat: Orders, anchor, last_price, static: SimStatic):
-    """Batch auction of every symbol's book [S, M]: fills, clearing price, residual totals."""
-    n_levels = static.n_levels
-    level, on_grid = book.grid_levels(flat.price, flat.is_buy, anchor, n_levels)
-    qty = jnp.where(on_grid, flat.qty, 0)
-    age = jnp.minimum(flat.age, static.n_ages - 1)
+class Cleared(NamedTuple):
+    """Outcome of one tick's auctions, per family [N_f, S, O_f] or per symbol [S].
+
+    Attributes:
+        fills: per family, int32 lots each order filled.
+        price: int32[S] clearing price, ticks (0 when nothing traded).
+        volume: int32[S] lots traded.
+        residual: LevelTotals int32[S, K] lots left on the grid after the auction.
+        kept: per family, int32 order lots with orders off the grid cancelled (0).
+        dropped: int32[S] orders cancelled this tick because they fell off the grid.
+    """
+
+    fills: tuple
+    price: jnp.ndarray
+    volume: jnp.ndarray
+    residual: LevelTotals
+    kept: tuple
+    dropped: jnp.ndarray
+
+
+def clear_book(orders: tuple[Orders, ...], anchor, last_price, static: SimStatic) -> Cleared:
+    """Batch auction of every symbol's book, straight from each family's [N, S, O] orders.
+
+    The same auction as :func:`qtgjax.market.auction.clear_levels` on the flat book of all
+    families (``tests/test_optimised.py`` checks it every tick), without copying the book:
+    per-level totals and the rationed class's lots are scatter-added family by family, the
+    pro-rata running totals come from one scan over the families' pro-rata lots, and the
+    fills are computed in each family's own layout.
+    """
+    n_levels, n_ages, n_symbols = static.n_levels, static.n_ages, static.n_symbols
+    grid = tuple(book.on_grid(o, anchor, n_levels, n_ages) for o in orders)
+    totals, dropped = book.book_totals(grid, n_symbols, n_levels)
     ref = last_price - (anchor - n_levels // 2)
+    clear_at, volume = jax.vmap(clearing_level)(totals, ref)
+    allot = jax.vmap(level_allotment)(totals, volume)
+    side = jax.vmap(rationed_side)(totals, clear_at, volume)
+    on_cut = tuple(
+        on_rationed_side(g.level, g.is_buy, jax.tree.map(_per_symbol, side)) for g in grid
+    )
+    volumes = book.class_volumes(grid, on_cut, n_symbols, n_ages)
+    marginal = jax.tree.map(_per_symbol, jax.vmap(rationed_class)(side, volumes))
+    roles = [fill_roles(g.level, g.is_buy, g.age, marginal) for g in grid]
+    pro_rata = [jnp.where(prorated, g.qty, 0) for g, (prorated, _) in zip(grid, roles, strict=True)]
+    through = book.book_prefix(tuple(pro_rata))
+    fills = tuple(
+        marginal_fills(g.qty, run, prorated, full, marginal)
+        for g, run, (prorated, full) in zip(grid, through, roles, strict=True)
+    )
+    price = jnp.where(volume > 0, anchor - n_levels // 2 + clear_at, 0)
+    residual = LevelTotals(totals.buy - allot.buy, totals.sell - allot.sell)
+    kept = tuple(jnp.where(g.dropped, 0, o.qty) for g, o in zip(grid, orders, strict=True))
+    return Cleared(fills, price, volume, residual, kept, dropped)
 
-    def one_symbol(level, qty, is_buy, age, ref):
-        totals = level_totals(level, qty, is_buy, n_levels)
-        clear_at, volume = clearing_level(totals, ref)
-        allot = level_allotment(totals, volume)
-        filled = allocate_age_classes(level, qty, is_buy, age, allot, static.n_ages)
-        residual = LevelTotals(totals.buy - allot.buy, totals.sell - allot.sell)
-        return filled, clear_at, volume, residual
 
-    filled, clear_at, volume, residual = jax.vmap(one_symbol)(level, qty, flat.is_buy, age, ref)
-    clear_price = jnp.where(volume > 0, anchor - n_levels // 2 + clear_at, 0)
-    dropped = (flat.qty > 0) & ~on_grid
-    return filled, clear_price, volume, residual, dropped
+def _per_symbol(x):
+    """[S] -> [1, S, 1]: a per-symbol value against [N, S, O] orders."""
+    return x[None, :, None]
 
 
 def best_quotes(residual: LevelTotals, anchor, n_levels: int):
@@ -189,15 +233,13 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
     k_act, k_fund = jax.random.split(key)
     view = observe(state, params)
     orders, extras = act_all(static, params, state, view, k_act)
-    flat = book.flatten(orders)
-    filled, clear_price, volume, residual, dropped = clear_book(
-        flat, state.market.anchor, state.market.last_price, static
-    )
-    fills = book.split(filled, orders)
-    kept = book.split(jnp.where(dropped, 0, flat.qty), orders)
+    cleared = clear_book(orders, state.market.anchor, state.market.last_price, static)
+    fills, clear_price, volume = cleared.fills, cleared.price, cleared.volume
+    residual = cleared.residual
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
-    orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
+    orders = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
     accounts, fees = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
+    dropped = cleared.dropped[:, None]  # [S, 1]: update_market counts dropped.sum(-1)
     market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     return new_state, record_tick(
