@@ -225,10 +225,12 @@ def engine_mismatches(static, params, key, n_ticks: int):
 
 
 @pytest.mark.parametrize(
-    ("workload", "agents", "levels"), [("kineticsim", 300, 32), ("default", 400, 64)]
+    ("workload", "agents", "levels", "ages"),
+    [("kineticsim", 300, 32, 4), ("default", 400, 64, 4), ("default", 200, 32, 1)],
 )
-def test_engine_book_matches_flat_reference(workload, agents, levels):
+def test_engine_book_matches_flat_reference(workload, agents, levels, ages):
     cfg = sim_config(load_workload(workload), scenarios=1, agents=agents, ticks=1, levels=levels)
+    cfg["market"]["age_classes"] = ages
     built = build(cfg)
     diffs, prorated, volume = engine_mismatches(built.static, built.params, jax.random.key(3), 80)
     assert int(np.sum(diffs)) == 0
