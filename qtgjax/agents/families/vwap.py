@@ -8,6 +8,7 @@ from qtgjax.agents.common import bit_field, random_bits
 from qtgjax.agents.families.twap import (
     EXEC_SCHEMA,
     ExecState,
+    TwapParams,
     init_exec,
     marketable,
     ticks_left,
@@ -19,26 +20,11 @@ from qtgjax.tree import pytree
 
 
 @pytree
-class VwapParams:
-    """One parent order per agent, sized by volume (scalars).
+class VwapParams(TwapParams):
+    """The TWAP parent order (:class:`~qtgjax.agents.families.twap.TwapParams`), sized by
+    volume, plus: volume_smoothing float32, per-tick weight of the EMA of the market's
+    volume (lots per tick) that is the agent's expected volume."""
 
-    Attributes:
-        target: int32 lots each agent executes (the account's ``max_position`` must leave
-            room for them, or the orders are cut).
-        side: int32 +1 every agent buys, -1 every agent sells, 0 each agent's side is a fair
-            coin drawn at init.
-        horizon: int32 ticks over which the target is executed.
-        start_spread: int32 ticks; each agent starts at a tick uniform on [0, start_spread].
-        aggression: int32 ticks beyond the last price for the marketable limit orders.
-        volume_smoothing: float32 per-tick weight of the EMA of the market's volume (lots
-            per tick) that is the agent's expected volume.
-    """
-
-    target: jnp.ndarray
-    side: jnp.ndarray
-    horizon: jnp.ndarray
-    start_spread: jnp.ndarray
-    aggression: jnp.ndarray
     volume_smoothing: jnp.ndarray
 
 
