@@ -11,10 +11,13 @@ It reads Parquet and ``study.yaml`` only; it never imports the engine.
 from analysis.load import ResultsError, Study, open_study, scan_table
 from analysis.report import write_report
 from analysis.stats import league_table, summarise
+from analysis.stylized_facts import distance, facts
 
 __all__ = [
     "ResultsError",
     "Study",
+    "distance",
+    "facts",
     "league_table",
     "open_study",
     "scan_table",

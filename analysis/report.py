@@ -164,13 +164,31 @@ def header(study: Study) -> str:
     return "\n".join(lines)
 
 
-def write_report(root: str | Path, out: str | Path | None = None, n_paths: int = 8) -> Path:
+def realism_sections(study: Study, folder: Path, real: Sequence[str]) -> list[str]:
+    """Write the realism page (``realism/index.html``) and link it."""
+    from analysis.realism import write_realism
+
+    page = write_realism(study.scan("ticks"), folder, real)
+    return [
+        "<h2>Market realism</h2><p>Stylized facts of these ticks next to real data "
+        f"({html.escape(', '.join(real) or 'none')}): "
+        f"<a href='{page.relative_to(folder).as_posix()}'>realism page</a>.</p>"
+    ]
+
+
+def write_report(
+    root: str | Path,
+    out: str | Path | None = None,
+    n_paths: int = 8,
+    real: Sequence[str] | None = ("sp500", "btc"),
+) -> Path:
     """Write ``index.html`` and its PNG figures for a sweep or run folder.
 
     Args:
         root: a ``qtgjax-sweep`` study folder or a ``qtgjax-run`` output folder.
         out: where to write (default ``root/report``).
         n_paths: most scenarios drawn in the price-path figure.
+        real: real data sets of the realism page (``sp500``, ``btc``); None: no realism page.
 
     Returns:
         The path of ``index.html``.
@@ -183,6 +201,8 @@ def write_report(root: str | Path, out: str | Path | None = None, n_paths: int =
         body += sweep_sections(study, folder)
     body += league_sections(study, folder)
     body += market_sections(study, folder, n_paths)
+    if real is not None:
+        body += realism_sections(study, folder, real)
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>qtgjax report: {html.escape(study.name)}</title><style>{STYLE}</style>"

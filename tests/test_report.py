@@ -107,7 +107,7 @@ def test_open_study_reads_the_whole_study_with_typed_swept_columns(study_dir):
 
 def test_report_of_a_study_writes_figures_and_html(study_dir, tmp_path):
     out = tmp_path / "report"
-    proc = report(study_dir, "--out", str(out))
+    proc = report(study_dir, "--out", str(out), "--real", "sp500")
     assert proc.returncode == 0, proc.stderr
     pngs = {p.name for p in out.glob("*.png")}
     assert pngs == {
@@ -125,12 +125,13 @@ def test_report_of_a_study_writes_figures_and_html(study_dir, tmp_path):
     assert all(f"src='{name}'" in page for name in pngs)
     assert "P&amp;L league table by family" in page and "market_maker" in page
     assert "Results by swept values" in page and "volatility_bp" in page
+    assert "<a href='realism/index.html'>" in page and (out / "realism" / "returns.png").is_file()
 
 
 def test_report_of_a_single_run(tmp_path):
     run_dir = tmp_path / "run"
     qtgjax.simulate(overrides=[*BASE, "scenarios=4"]).write(run_dir)
-    index = write_report(run_dir)
+    index = write_report(run_dir, real=None)
     folder = run_dir / "report"
     assert index == folder / "index.html"
     assert {p.name for p in folder.glob("*.png")} == {
@@ -140,10 +141,14 @@ def test_report_of_a_single_run(tmp_path):
         "pnl_league.png",
     }
     assert "Results by swept values" not in (folder / "index.html").read_text()
+    assert not (folder / "realism").exists()
 
 
 def test_report_refuses_a_folder_without_results(tmp_path, capsys):
     assert report_cli([str(tmp_path)]) == 2
     assert "neither a sweep folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report_cli([str(tmp_path), "--real", "nasdaq"])
+    assert "unknown data set nasdaq" in capsys.readouterr().err
     with pytest.raises(ResultsError):
         open_study(tmp_path)

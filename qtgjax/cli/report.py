@@ -18,11 +18,24 @@ def cli(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--paths", type=int, default=8, help="most scenarios in the price-path figure"
     )
+    parser.add_argument(
+        "--real",
+        default="sp500,btc",
+        help="real data sets of the realism page, comma-separated (sp500, btc; '' for none)",
+    )
+    parser.add_argument("--no-realism", action="store_true", help="skip the realism page")
     args = parser.parse_args(argv)
     from analysis import ResultsError, write_report
+    from analysis.realism import REAL_SOURCES
 
+    real = None if args.no_realism else [r for r in args.real.split(",") if r]
+    unknown = sorted(set(real or ()) - set(REAL_SOURCES))
+    if unknown:
+        parser.error(
+            f"--real: unknown data set {', '.join(unknown)} (one of {', '.join(REAL_SOURCES)})"
+        )
     try:
-        index = write_report(args.folder, args.out, n_paths=args.paths)
+        index = write_report(args.folder, args.out, n_paths=args.paths, real=real)
     except ResultsError as err:
         print(f"qtgjax-report: {err}", file=sys.stderr)
         return 2
