@@ -23,13 +23,28 @@ OmegaConf.register_new_resolver(
 )
 
 
+def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """``conf/<config_name>.yaml`` with Hydra ``key=value`` overrides, unresolved. Works
+    inside a running Hydra app too (``qtgjax-train`` building an env): the app's global
+    Hydra is parked while this composes and restored afterwards."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    global_hydra = GlobalHydra.instance()
+    running = global_hydra.hydra if global_hydra.is_initialized() else None
+    global_hydra.clear()
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return compose(config_name, overrides=list(overrides))
+    finally:  # leaving initialize_config_dir swapped the singleton: fetch it again
+        GlobalHydra.instance().clear()
+        if running is not None:
+            GlobalHydra.instance().initialize(running)
+
+
 def load_config(overrides: Sequence[str] = (), config_name: str = "config") -> dict:
     """Compose ``conf/<config_name>.yaml`` with Hydra ``key=value`` overrides (a plain dict)."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name, overrides=list(overrides))
-    return to_plain(cfg)
+    return to_plain(compose_config(overrides, config_name))
 
 
 def to_plain(cfg) -> dict:

@@ -51,3 +51,17 @@ def test_small_config_is_valid(small_config):
         "market_maker",
         "exchange",
     ]
+
+
+def test_load_config_inside_a_running_hydra_app():
+    """An env built inside ``qtgjax-train`` composes the market config while the app's own
+    Hydra is initialised; the app's Hydra must still compose afterwards."""
+    from hydra import compose, initialize_config_dir
+
+    from qtgjax.api import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        inner = load_config(["ticks=7"])
+        outer = compose("config", overrides=["ticks=11"])
+    assert inner["ticks"] == 7
+    assert outer.ticks == 11

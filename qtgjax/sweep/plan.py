@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from qtgjax.api import CONF_DIR, to_plain
+from qtgjax.api import compose_config, to_plain
 from qtgjax.config.build import Built, ConfigError, build
 from qtgjax.io.tables import all_tables
 from qtgjax.sim.rollout import rollout
@@ -197,19 +197,7 @@ def stack(params_list: Sequence) -> Any:
 def compose_base(overrides: Sequence[str]) -> DictConfig:
     """``conf/config.yaml`` with Hydra overrides, unresolved (so interpolations still follow
     values a point sets). Works inside a running Hydra app too."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    gh = GlobalHydra.instance()
-    saved = gh.hydra if gh.is_initialized() else None
-    gh.clear()
-    try:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides))
-    finally:
-        gh.clear()
-        if saved is not None:
-            gh.initialize(saved)
+    cfg = compose_config(overrides, "config")
     OmegaConf.set_struct(cfg, False)
     return cfg
 
