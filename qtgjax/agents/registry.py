@@ -13,6 +13,7 @@ import pkgutil
 from qtgjax.agents.types import Family
 
 _REGISTRY: dict[str, Family] = {}
+_DISCOVERED = False
 
 
 def register(cls: type[Family]) -> type[Family]:
@@ -24,22 +25,28 @@ def register(cls: type[Family]) -> type[Family]:
 
 
 def _discover() -> None:
+    """Import every family module once (a module imported directly first registers
+    only itself, so discovery does not depend on the registry being empty)."""
+    global _DISCOVERED
     from qtgjax.agents import families
 
     for info in pkgutil.iter_modules(families.__path__):
         importlib.import_module(f"{families.__name__}.{info.name}")
+    _DISCOVERED = True
 
 
 def get_family(kind: str) -> Family:
     """The family registered under ``kind``; a clear error lists the known kinds."""
-    if not _REGISTRY:
+    if not _DISCOVERED:
         _discover()
     if kind not in _REGISTRY:
         raise KeyError(f"unknown family kind {kind!r}; known kinds: {sorted(_REGISTRY)}")
     return _REGISTRY[kind]
 
 
-def known_kinds() -> list[str]:
-    if not _REGISTRY:
+def known_kinds(include_external: bool = False) -> list[str]:
+    """Registered kinds; externally driven families (``Family.external``, e.g. the RL
+    ``learner``) only with ``include_external``: they trade only when an env drives them."""
+    if not _DISCOVERED:
         _discover()
-    return sorted(_REGISTRY)
+    return sorted(k for k, f in _REGISTRY.items() if include_external or not f.external)

@@ -65,6 +65,7 @@ class Family(abc.ABC):
     kind: ClassVar[str]
     Params: ClassVar[type]
     config_schema: ClassVar[dict[str, tuple[float, float]]]
+    external: ClassVar[bool] = False  # orders come from outside (an RL env), not a strategy
 
     def n_slots(self, spec: FamilySpec) -> int:
         """Order slots per (agent, symbol); most families quote one order."""

@@ -234,8 +234,9 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"{path}: expected a mapping with kind, n_agents, ... ")
     kind = cfg.get("kind")
-    if kind not in known_kinds():
-        raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known_kinds()}")
+    if kind not in known_kinds(include_external=True):
+        known = known_kinds(include_external=True)
+        raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
     account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
     strategy_cfg = named_choices(family, dict(cfg.get("params") or {}), f"{path}.params")
