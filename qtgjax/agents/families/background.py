@@ -25,6 +25,9 @@ class BackgroundParams:
         inventory_skew: ticks the centre moves per 1,000 lots of pool inventory.
         depth_noise: log-normal sigma of the per-tick depth scale of each side.
         max_level_lots: cap on lots at any one level.
+        vol_thinning: float32 depth falls by a factor ``exp(-vol_thinning * sd)`` with sd
+            the market's per-tick return sd in basis points (liquidity thins after large
+            moves); 0 (the default) keeps the depth independent of volatility.
     """
 
     depth: jnp.ndarray
@@ -34,6 +37,7 @@ class BackgroundParams:
     inventory_skew: jnp.ndarray
     depth_noise: jnp.ndarray
     max_level_lots: jnp.ndarray
+    vol_thinning: jnp.ndarray
 
 
 @register
@@ -56,6 +60,7 @@ class BackgroundPool(Family):
         "inventory_skew": (0.0, 1e4),
         "depth_noise": (0.0, 5.0),
         "max_level_lots": (1.0, 1e6),
+        "vol_thinning": (0.0, 1e3),
     }
 
     def max_order_lots(self, params):
@@ -77,9 +82,11 @@ class BackgroundPool(Family):
             + (1.0 - params.anchor_weight) * view.last_price.astype(jnp.float32)
             - params.inventory_skew * inventory / 1000.0
         )
+        thin = params.vol_thinning * 1e4 * jnp.sqrt(jnp.maximum(view.volatility, 0.0))
         scale = jnp.exp(
             params.depth_noise * jax.random.normal(key, (2, spec.n_symbols, 1))
             - 0.5 * params.depth_noise**2
+            - thin[:, None]
         )
         bid_dist = centre[:, None] - params.half_spread - prices
         ask_dist = prices - centre[:, None] - params.half_spread

@@ -22,6 +22,8 @@ class FundamentalParams:
         bias_sd: float32 sd of each agent's fixed relative error about the value.
         gain: float32 lots per 1% of mispricing.
         max_qty: int32 lots per order.
+        ttl: int32 ticks an unfilled order rests before it is cancelled; 0 (the default)
+            keeps it until the agent next acts.
     """
 
     p_active: jnp.ndarray
@@ -29,6 +31,7 @@ class FundamentalParams:
     bias_sd: jnp.ndarray
     gain: jnp.ndarray
     max_qty: jnp.ndarray
+    ttl: jnp.ndarray
 
 
 @register
@@ -48,6 +51,7 @@ class FundamentalTrader(Family):
         "bias_sd": (0.0, 0.5),
         "gain": (0.0, 1e5),
         "max_qty": (1, 65_535),
+        "ttl": (0, 1_000_000),
     }
 
     def init_extra(self, spec, params, key):
@@ -63,7 +67,11 @@ class FundamentalTrader(Family):
         jitter = scaled_field(bits, 16, 8, 0, 1)
         qty = jnp.where(signal, jnp.clip(size + jitter, 1, params.max_qty), 0)
         price = clip_price(jnp.round(estimate).astype(jnp.int32))
+        resting = accounts.orders
+        expired = (params.ttl > 0) & (resting.qty[..., 0] > 0) & (resting.age[..., 0] >= params.ttl)
+        replace = active | expired
+        qty = jnp.where(active, qty, 0)
         intent = OrderIntent(
-            price[..., None], qty[..., None], (gap > 0)[..., None], active[..., None]
+            price[..., None], qty[..., None], (gap > 0)[..., None], replace[..., None]
         )
         return intent, extra
