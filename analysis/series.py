@@ -50,7 +50,8 @@ class Series:
         returns: float[T-1] log returns of the close.
         volume: float[T-1] traded volume of each step, or None.
         flow: float[T-1] signed order flow of each step, or None.
-        flow_kind: ``flow`` (given), ``book`` (:func:`book_flow`), ``tick_rule`` or ``none``.
+        flow_kind: ``flow`` (given), ``taker_flow`` (the engine's aggressor flow), ``book``
+            (:func:`book_flow`), ``tick_rule`` or ``none``.
         spread_bp: float[T] relative quoted spread ``(ask - bid) / mid * 1e4`` where both
             quotes exist, or None.
         depth: float[T] resting lots on both sides, or None.
@@ -65,16 +66,29 @@ class Series:
 
 
 FLOW_CHOICES = ("auto", "flow", "book", "tick_rule", "none")
-COLUMNS = ("close", "volume", "flow", "best_bid", "best_ask", "bid_depth", "ask_depth")
+COLUMNS = (
+    "close",
+    "volume",
+    "flow",
+    "taker_flow",
+    "best_bid",
+    "best_ask",
+    "bid_depth",
+    "ask_depth",
+)
 
 
 def signed_flow(get: dict[str, np.ndarray], flow: str) -> tuple[np.ndarray | None, str]:
     """The signed flow of one series (float[T-1]) and its kind, by the ``flow`` choice:
-    ``auto`` takes the ``flow`` column, else the book (:func:`book_flow`), else none; the
-    tick rule only when asked for (its impact curve is monotone by construction)."""
+    ``auto`` takes the ``flow`` column (real trades' signed volume), else the engine's
+    ``taker_flow`` (lots bought minus sold by orders new in the auction), else the book
+    (:func:`book_flow`), else none; the tick rule only when asked for (its impact curve is
+    monotone by construction)."""
     book = all(c in get for c in ("best_bid", "best_ask", "bid_depth", "ask_depth"))
     if flow in ("auto", "flow") and "flow" in get:
         return get["flow"][1:], "flow"
+    if flow in ("auto", "flow") and "taker_flow" in get:
+        return get["taker_flow"][1:], "taker_flow"
     if flow in ("auto", "book") and book:
         return book_flow(
             *(get[c] for c in ("best_bid", "best_ask", "bid_depth", "ask_depth"))

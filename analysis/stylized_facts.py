@@ -7,12 +7,13 @@ tables with one scale-free number, for calibration.
 
 Series input (``facts``): a 1-D/2-D price array, or a Polars frame with ``close`` and any of
 ``scenario, symbol`` (series keys), ``tick`` (order), ``volume``, ``flow`` (signed order
-flow, lots), ``best_bid, best_ask, bid_depth, ask_depth``. Signed flow (``flow="auto"``):
-the ``flow`` column (real data: signed trade volume); else the order-flow imbalance of the
-book (:func:`book_flow`: the Cont, Kukanov & Stoikov 2014 form with *total* side depth in
-place of best-level size — the proxy for simulated ticks, whose batch auctions leave no
-trade signs); else none. The tick rule ``sign(Δclose) * volume`` is used only when asked
-for (``flow="tick_rule"``): it is tied to the return's sign, so its impact curve is
+flow, lots), ``taker_flow``, ``best_bid, best_ask, bid_depth, ask_depth``. Signed flow
+(``flow="auto"``): the ``flow`` column (real data: signed trade volume); else the engine's
+``taker_flow`` (simulated ticks: lots bought minus sold by orders new in the auction, the
+batch auction's aggressors); else the order-flow imbalance of the book (:func:`book_flow`:
+the Cont, Kukanov & Stoikov 2014 form with *total* side depth in place of best-level
+size); else none. The tick rule ``sign(Δclose) * volume`` is used only when asked for
+(``flow="tick_rule"``): it is tied to the return's sign, so its impact curve is
 monotone by construction.
 """
 

@@ -32,6 +32,7 @@ from qtgjax.sim.tick import (
     record_tick,
     settle_all,
     step,
+    taker_flow,
     update_market,
 )
 
@@ -76,7 +77,10 @@ def stages(static):
 
     def record(params, state, key, x):
         c, after = x["cleared"], state.replace(accounts=x["accounts"])
-        return record_tick(state.market, after, c.volume, c.price, c.residual, c.fills, x["fees"])
+        flow = taker_flow(x["kept"], c.fills)
+        return record_tick(
+            state.market, after, c.volume, flow, c.price, c.residual, c.fills, x["fees"]
+        )
 
     def whole(params, state, key, x):
         return step(static, params, state, key)

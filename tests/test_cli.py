@@ -22,6 +22,7 @@ TICKS_SCHEMA = {
     "low": pl.Float64,
     "close": pl.Float64,
     "volume": pl.Int64,
+    "taker_flow": pl.Int64,
     "vwap": pl.Float64,
     "best_bid": pl.Float64,
     "best_ask": pl.Float64,

@@ -61,6 +61,22 @@ def test_book_never_crossed_and_depth_nonnegative(long_run):
     assert np.all(np.asarray(rec.high) >= np.asarray(rec.low))
 
 
+def test_taker_flow_is_bounded_by_volume_and_moves_the_price(long_run):
+    """New orders' net buying is at most the volume, and it pushes the price its way: the
+    clearing price rises more often after net buying than after net selling."""
+    _, out = long_run
+    rec = out.records
+    flow, volume = np.asarray(rec.taker_flow), np.asarray(rec.volume)
+    assert np.all(np.abs(flow) <= volume)
+    assert np.all(flow[volume == 0] == 0)
+    move = np.diff(np.asarray(rec.close, np.int64), axis=1)  # (B, T-1, S)
+    signed = flow[:, 1:]
+    buys, sells = move[signed > 0], move[signed < 0]
+    assert buys.size > 100 and sells.size > 100, "both kinds of pressure must occur"
+    assert buys.mean() > 0 > sells.mean()
+    assert np.corrcoef(signed.ravel(), move.ravel())[0, 1] > 0.1
+
+
 def test_resting_quantities_never_negative_and_limits_hold(small_config):
     built = build({**small_config, "ticks": 200})
     static, params = built.static, built.params

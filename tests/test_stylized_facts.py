@@ -244,8 +244,7 @@ def test_realism_page_of_a_small_run(small_result, tmp_path):
     text = page.read_text()
     have = [n for n in ("sp500", "btc") if importlib.util.find_spec(REAL_MODULES[n])]
     assert all(f"<b>{n}</b>" in text for n in have)
-    assert (
-        "Distance to real data" in text and "abs_acf" in text and "signed flow from: book" in text
-    )
+    assert "Distance to real data" in text and "abs_acf" in text
+    assert "signed flow from: taker_flow" in text
     with pytest.raises(ValueError, match="unknown real data set"):
         write_realism(small_result.tables()["ticks"], tmp_path, real=("nasdaq",))

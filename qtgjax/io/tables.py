@@ -44,6 +44,7 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
             "low": price(rec.low),
             "close": price(rec.close),
             "volume": volume,
+            "taker_flow": col(rec.taker_flow).astype(np.int64),
             "vwap": _masked(col(rec.clear_price) * tick_size, volume == 0),
             "best_bid": _masked(col(rec.best_bid) * tick_size, col(rec.best_bid) == 0),
             "best_ask": _masked(col(rec.best_ask) * tick_size, col(rec.best_ask) == 0),

@@ -168,7 +168,18 @@ def update_market(
     )
 
 
-def record_tick(before: MarketState, state: SimState, volume, clear_price, residual, fills, fees):
+def taker_flow(orders, fills) -> jnp.ndarray:
+    """int32[S] lots bought minus lots sold by orders new in this auction (age 0)."""
+    signed = [
+        jnp.where(o.age == 0, jnp.where(o.is_buy, f, -f), 0).sum((0, 2))
+        for o, f in zip(orders, fills, strict=True)
+    ]
+    return jnp.sum(jnp.stack(signed), axis=0).astype(jnp.int32)
+
+
+def record_tick(
+    before: MarketState, state: SimState, volume, flow, clear_price, residual, fills, fees
+):
     accounts = state.accounts
     open_, close = before.last_price, state.market.last_price
     return TickRecord(
@@ -177,6 +188,7 @@ def record_tick(before: MarketState, state: SimState, volume, clear_price, resid
         low=jnp.minimum(open_, close),
         close=close,
         volume=volume,
+        taker_flow=flow,
         clear_price=clear_price,
         best_bid=state.market.best_bid,
         best_ask=state.market.best_ask,
@@ -242,6 +254,7 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
     dropped = cleared.dropped[:, None]  # [S, 1]: update_market counts dropped.sum(-1)
     market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
+    flow = taker_flow(orders, fills)
     return new_state, record_tick(
-        state.market, new_state, volume, clear_price, residual, fills, fees
+        state.market, new_state, volume, flow, clear_price, residual, fills, fees
     )

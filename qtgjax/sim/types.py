@@ -171,6 +171,9 @@ class TickRecord:
         open, high, low, close: int32[S] ticks (open = previous close; a tick's bar spans
             the previous auction to this one).
         volume: int32[S] lots traded in this tick's auction.
+        taker_flow: int32[S] signed aggressor flow: lots bought minus lots sold by orders
+            new in this auction (age 0, the orders that pay the taker fee), in [-volume,
+            volume]; > 0 when new buyers took resting liquidity.
         clear_price: int32[S] clearing price, ticks (0 when nothing traded).
         best_bid, best_ask: int32[S] residual best quotes after the auction (0 = none).
         bid_depth, ask_depth: int32[S] residual lots on the grid per side.
@@ -188,6 +191,7 @@ class TickRecord:
     low: jnp.ndarray
     close: jnp.ndarray
     volume: jnp.ndarray
+    taker_flow: jnp.ndarray
     clear_price: jnp.ndarray
     best_bid: jnp.ndarray
     best_ask: jnp.ndarray
