@@ -31,23 +31,20 @@ REDUCED = [
     "families.momentum.params.p_active=0.1",
     "families.reactive.n_agents=500",
 ]
-# Families whose net buying is the market's signed order flow (they take liquidity).
-TAKERS = ("threshold", "fundamental", "momentum", "reactive")
 
 
 @pytest.fixture(scope="module")
 def market():
-    """(returns float64[B, T'], volume float64[B, T'], taker flow float64[B, T'])."""
+    """(returns float64[B, T'], volume float64[B, T'], taker flow float64[B, T']): the
+    taker flow is the engine's signed aggressor flow (new orders' lots bought minus sold)."""
     import qtgjax
 
     res = qtgjax.simulate(qtgjax.load_config(REDUCED, config_name="realistic"))
     rec = res.out.records
     close = np.asarray(rec.close, np.float64)[:, BURN:, 0]  # [B, T - BURN] ticks
-    names = [f.name for f in res.built.static.families]
-    position = np.asarray(rec.position, np.float64)[:, BURN:, :, 0]  # [B, T', F]
-    held = position[..., [names.index(n) for n in TAKERS]].sum(-1)
     volume = np.asarray(rec.volume, np.float64)[:, BURN + 1 :, 0]
-    return np.diff(np.log(close), axis=1), volume, np.diff(held, axis=1)
+    flow = np.asarray(rec.taker_flow, np.float64)[:, BURN + 1 :, 0]
+    return np.diff(np.log(close), axis=1), volume, flow
 
 
 def band(n: int) -> float:
