@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import polars as pl
 import pytest
-from train_helpers import ContextBandit
+from train_helpers import ContextBandit, RivalBandit
 
 from qtgjax import ConfigError, load_config
 from qtgjax.train import (
@@ -128,6 +128,61 @@ def test_saved_policy_reloads_and_acts_identically(bandit_run, tmp_path):
         load_policy(tmp_path, seed=2)
 
 
+@pytest.fixture(scope="module")
+def rival_runs():
+    """PPO on the two-learner RivalBandit with one shared policy and with one per learner."""
+    env = RivalBandit()
+    runs = {}
+    for shared in (True, False):
+        config = PPOConfig(**{**SMALL.__dict__, "total_timesteps": 8192, "shared_policy": shared})
+        train, keys = _train(env, config)
+        runs[shared] = (config, *train(keys))
+    return env, runs
+
+
+def test_separate_policies_learn_what_a_shared_one_cannot(rival_runs):
+    env, runs = rival_runs
+    # per learner and episode: 8 at best; a shared policy earns 4 in expectation, always
+    _, _, shared_metrics = runs[True]
+    config, runner, metrics = runs[False]
+    assert np.all(_final_return(metrics) > 7.0)
+    assert np.all(np.abs(_final_return(shared_metrics) - 4.0) < 0.6)
+    w = np.asarray(runner.train.params["actor"]["out"]["w"])
+    assert w.shape == (2, 2, 32, 2)  # [seed, learner, hidden, logits]
+    assert not np.allclose(w[:, 0], w[:, 1])
+    assert all(x.shape[:2] == (2, 2) for x in jax.tree.leaves(runner.train.opt_state))
+
+
+def test_separate_policies_save_reload_and_act_identically(rival_runs, tmp_path):
+    env, runs = rival_runs
+    config, runner, _ = runs[False]
+    layout = agent_layout(env, env.default_params())
+    params, stats = runner.train.params, runner.obs_stats
+    save_policy(tmp_path, params, stats, layout, config, "rival", {})
+    obs = jax.vmap(lambda k: env.reset(k, env.default_params())[0])(
+        jax.random.split(jax.random.key(2), 32)
+    )
+    keys = jax.random.split(jax.random.key(3), 32)
+    for seed in range(config.num_seeds):
+        policy = load_policy(tmp_path, seed=seed)
+        assert not policy.shared
+        p, s = jax.tree.map(lambda x, i=seed: x[i], (params, stats))
+        for det in (True, False):
+            want = jax.vmap(
+                lambda k, o, p=p, s=s, d=det: act(p, s, k, o, layout, "tanh", True, d, False)
+            )(keys, obs)
+            got = jax.vmap(lambda k, o, pol=policy, d=det: pol.act(k, o, deterministic=d))
+            assert np.array_equal(np.asarray(want), np.asarray(got(keys, obs)))
+        greedy = np.asarray(jax.vmap(policy.act)(keys, obs))  # [B, L, 1]
+        assert np.array_equal(greedy[:, :, 0], np.tile([0, 1], (32, 1)))
+        for learner in range(2):
+            alone = load_policy(tmp_path, seed=seed, learner=learner)
+            acts = np.asarray(jax.vmap(alone.act)(keys, obs[:, learner]))
+            assert np.array_equal(acts, greedy[:, learner])
+    with pytest.raises(ValueError, match="learner 2"):
+        load_policy(tmp_path, learner=2)
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [
@@ -138,6 +193,8 @@ def test_saved_policy_reloads_and_acts_identically(bandit_run, tmp_path):
         ("network.activation=gelu", "network.activation"),
         ("+eval.episode=3", "eval.episode: unknown key"),
         ("task=poker", "task: 'poker' is not one of"),
+        ("ppo.shared_policy=maybe", "ppo.shared_policy: expected true or false"),
+        ("ppo.shared_policy=false", "ppo.shared_policy: false .* needs env.n_learners >= 2"),
     ],
 )
 def test_bad_config_keys_are_named(override, named):
@@ -229,3 +286,28 @@ def test_cli_tiny_run_writes_documented_tables(tmp_path):
     env, params = qtgjax.env.make(policy.task, **dict(policy.env_overrides))
     obs = env.observation_space(params).sample(jax.random.key(0))
     assert env.action_space(params).contains(policy.act(jax.random.key(1), obs))
+
+
+def test_cli_tiny_separate_policies_on_two_market_makers(tmp_path):
+    out = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith(("task=", "+env.target", "ppo.num_seeds"))]
+    mm = ["task=market_making", "+env.n_learners=2", "ppo.shared_policy=false"]
+    proc = _cli(*overrides, *mm, "ppo.num_seeds=1", f"out={out}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = {"learning_curve.parquet", "evaluation.parquet", "params.npz", "policy.json"}
+    assert names | {"summary.json", "config.yaml"} <= {p.name for p in out.iterdir()}
+    ev = pl.read_parquet(out / "evaluation.parquet")
+    assert ev.height == 2 * 6 * 2  # (ppo, avellaneda_stoikov) x 6 episodes x 2 learners
+    assert sorted(ev["learner"].unique().to_list()) == [0, 1]
+    assert json.loads((out / "policy.json").read_text())["shared_policy"] is False
+    with np.load(out / "params.npz") as npz:
+        assert npz["params/actor/out/w"].shape[:2] == (1, 2)  # [seed, learner, ...]
+    import qtgjax.env
+
+    policy = load_policy(out)
+    env, params = qtgjax.env.make(policy.task, **dict(policy.env_overrides))
+    obs = env.observation_space(params).sample(jax.random.key(0))
+    action = policy.act(jax.random.key(1), obs)
+    assert env.action_space(params).contains(action)
+    alone = load_policy(out, learner=1).act(jax.random.key(1), obs[1])
+    assert np.array_equal(np.asarray(alone), np.asarray(action[1]))

@@ -85,3 +85,45 @@ def random_policy(key, obs, state, params):
 def oracle_policy(key, obs, state, params):
     """The optimal baseline of the Discrete bandit."""
     return state.context
+
+
+@dataclass(frozen=True)
+class MultiDiscrete:
+    nvec: tuple
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.nvec), len(self.nvec[0]))
+
+
+@dataclass(frozen=True)
+class RivalBandit:
+    """Two learners see the SAME observation ``[2, n]`` (a shared random context, one-hot)
+    but learner l is paid 1 per step for action l (MultiDiscrete ``[[2], [2]]``). One shared
+    policy plays both learners alike and earns ``horizon / 2`` per learner and episode
+    whatever it does; separate policies reach ``horizon``."""
+
+    n: int = 4
+
+    def default_params(self) -> BanditParams:
+        return BanditParams()
+
+    def observation_space(self, params) -> Box:
+        return Box(0.0, 1.0, (2, self.n))
+
+    def action_space(self, params) -> MultiDiscrete:
+        return MultiDiscrete(((2,), (2,)))
+
+    def _obs(self, state: BanditState) -> jax.Array:
+        return jnp.tile(jax.nn.one_hot(state.context, self.n, dtype=jnp.float32), (2, 1))
+
+    def reset(self, key, params):
+        state = BanditState(jax.random.randint(key, (), 0, self.n), jnp.int32(0))
+        return self._obs(state), state
+
+    def step(self, key, state: BanditState, action, params):
+        reward = (action[:, 0] == jnp.arange(2)).astype(jnp.float32)
+        t = state.t + 1
+        done = t >= params.max_steps_in_episode
+        nxt = BanditState(jax.random.randint(key, (), 0, self.n), jnp.where(done, 0, t))
+        return self._obs(nxt), nxt, reward, done, {"hit": reward > 0.5}

@@ -2,6 +2,7 @@
 
     qtgjax-train task=execution out=runs/exec
     qtgjax-train task=market_making ppo.total_timesteps=2000000 ppo.num_seeds=2 out=runs/mm
+    qtgjax-train task=market_making +env.n_learners=2 ppo.shared_policy=false out=runs/mm2
 
 Writes ``learning_curve.parquet``, ``evaluation.parquet``, ``params.npz``, ``policy.json``,
 ``summary.json`` and ``config.yaml`` into ``out`` (see :mod:`qtgjax.train.run`).

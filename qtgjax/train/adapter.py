@@ -1,10 +1,11 @@
 """A gymnax-style env seen as rows of agents, so that PPO never cares about learner axes.
 
 Market tasks have L learners per env: observations float32 ``[L, F]``, actions ``[L, A]``,
-rewards ``[L]``, a shared ``done`` ``[]`` and metrics ``[L]``. The trainer shares one policy
-between the learners (parameter sharing) and works on N = E * L *rows*: observations
-``[N, D]``, raw actions ``[N, A]``, rewards, dones and metrics ``[N]``. An env whose
-observation space is 1-D (e.g. the tests' bandit) is one agent per env (L = 1, no axis).
+rewards ``[L]``, a shared ``done`` ``[]`` and metrics ``[L]``. The trainer works on N = E * L
+*rows* (row ``e * L + l`` is learner l of env e): observations ``[N, D]``, raw actions
+``[N, A]``, rewards, dones and metrics ``[N]``; with one policy per learner,
+:func:`to_learners` groups the rows by learner. An env whose observation space is 1-D (e.g.
+the tests' bandit) is one agent per env (L = 1, no axis).
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def env_actions(raw: jax.Array, layout: AgentLayout) -> jax.Array:
     if not layout.has_axis:
         return action
     return action.reshape((-1, layout.learners) + action.shape[1:])
+
+
+def to_learners(x: jax.Array, learners: int) -> jax.Array:
+    """Rows ``[M * L, ...]`` (learner innermost) -> ``[L, M, ...]``, one slab per learner."""
+    return jnp.swapaxes(x.reshape((-1, learners) + x.shape[1:]), 0, 1)
+
+
+def from_learners(x: jax.Array) -> jax.Array:
+    """``[L, M, ...]`` -> rows ``[M * L, ...]`` (the inverse of :func:`to_learners`)."""
+    return jnp.swapaxes(x, 0, 1).reshape((-1,) + x.shape[2:])
 
 
 def make_vec_env(env, env_params, layout: AgentLayout):

@@ -29,7 +29,7 @@ PPO_SCHEMA = {
     "reward_scale": (1e-12, 1e12),
     "init_log_std": (-20.0, 5.0),
 }
-PPO_FLAGS = ("anneal_lr", "normalize_obs")
+PPO_FLAGS = ("anneal_lr", "normalize_obs", "shared_policy")
 NETWORK_KEYS = ("hidden", "activation")
 ACTIVATIONS = ("tanh", "relu")
 EVAL_SCHEMA = {"episodes": (1, 10**7), "seed": (0, 2**31 - 1)}
@@ -92,6 +92,17 @@ def _eval(cfg: Mapping) -> EvalConfig:
     )
 
 
+def _check_learners(ppo: PPOConfig, env: Mapping) -> None:
+    """Separate policies need several learners: with one, ``shared_policy`` is moot."""
+    learners = env.get("n_learners", 1)
+    several = isinstance(learners, int) and not isinstance(learners, bool) and learners >= 2
+    if not ppo.shared_policy and not several:
+        raise ConfigError(
+            "ppo.shared_policy: false (one policy per learner) needs env.n_learners >= 2, "
+            f"got n_learners={learners!r}"
+        )
+
+
 def train_spec(cfg: Mapping) -> TrainSpec:
     """Validate a train config (as ``conf/train.yaml`` composes it) into a :class:`TrainSpec`.
 
@@ -108,6 +119,7 @@ def train_spec(cfg: Mapping) -> TrainSpec:
     if not isinstance(env, Mapping):
         raise ConfigError(f"env: expected a mapping of env overrides, got {env!r}")
     ppo = PPOConfig(**_ppo(cfg), **_network(cfg))
+    _check_learners(ppo, env)
     return TrainSpec(
         task=task,
         env=dict(env),

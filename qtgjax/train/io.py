@@ -2,15 +2,18 @@
 atomically) and the learning curve table.
 
 ``params.npz`` holds every parameter and observation moment of every trained seed, named
-``actor/layer0/w``, ..., ``obs_stats/mean``, each with a leading seed axis;
+``actor/layer0/w``, ..., ``obs_stats/mean``, each with a leading seed axis (parameters then
+a learner axis when ``shared_policy`` is false);
 ``policy.json`` holds what is needed to rebuild the network and its action space.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import polars as pl
@@ -72,6 +75,7 @@ def save_policy(
         "hidden": list(config.hidden),
         "activation": config.activation,
         "normalize_obs": config.normalize_obs,
+        "shared_policy": config.shared_policy,
         "learners": layout.learners,
         "has_learner_axis": layout.has_axis,
         "obs_dim": layout.obs_dim,
@@ -81,8 +85,24 @@ def save_policy(
     return folder
 
 
-def load_policy(folder: str | Path, seed: int = 0) -> Policy:
+def _single_learner(policy: Policy, learner: int) -> Policy:
+    """The policy of learner ``learner`` alone: it acts on that learner's obs ``[F]``."""
+    layout = policy.layout
+    if not 0 <= learner < layout.learners:
+        raise ValueError(f"learner {learner} not in 0..{layout.learners - 1}")
+    params = policy.params
+    if not policy.shared:
+        params = jax.tree.map(lambda x: x[learner], params)
+    one = AgentLayout(1, False, layout.obs_dim, layout.spec)
+    return replace(policy, params=params, layout=one, shared=True)
+
+
+def load_policy(folder: str | Path, seed: int = 0, learner: int | None = None) -> Policy:
     """The policy of trained seed ``seed`` (index 0..num_seeds-1) saved in ``folder``.
+
+    ``learner=None``: the policy of the whole env, acting on its obs (``[L, F]`` with L
+    learners; each learner with its own parameters if they were trained separately).
+    ``learner=l``: learner l's policy alone, acting on that learner's obs ``[F]``.
 
     Example (after ``qtgjax-train task=execution out=runs/exec``):
         >>> import jax, qtgjax.env, qtgjax.train
@@ -103,7 +123,7 @@ def load_policy(folder: str | Path, seed: int = 0) -> Policy:
         meta["obs_dim"],
         dist.ActionSpec.from_dict(meta["action"]),
     )
-    return Policy(
+    policy = Policy(
         params=tree["params"],
         obs_stats=ObsStats(**tree["obs_stats"]),
         layout=layout,
@@ -111,7 +131,9 @@ def load_policy(folder: str | Path, seed: int = 0) -> Policy:
         normalize=meta["normalize_obs"],
         task=meta["task"],
         env_overrides=tuple(sorted(meta["env_overrides"].items())),
+        shared=meta.get("shared_policy", True),
     )
+    return policy if learner is None else _single_learner(policy, learner)
 
 
 def curve_frame(metrics: UpdateMetrics, config: PPOConfig, metric_keys) -> pl.DataFrame:

@@ -17,6 +17,13 @@ from qtgjax.train.networks import apply_actor_critic, log_std_of, normalize_obs
 from qtgjax.train.types import ObsStats, Params
 
 
+def _choose(spec, params, key, out, deterministic: bool) -> jax.Array:
+    """Raw actions ``[R, A]`` from actor outputs ``[R, n_outputs]``: mode or a sample."""
+    if deterministic:
+        return dist.mode(spec, out)
+    return dist.sample(spec, key, out, log_std_of(params))
+
+
 def act(
     params: Params,
     obs_stats: ObsStats,
@@ -26,17 +33,25 @@ def act(
     activation: str,
     normalize: bool,
     deterministic: bool,
+    shared: bool = True,
 ) -> jax.Array:
     """The action of ONE env for its observation (``[L, F]`` or the env's own obs shape).
 
     Deterministic: the distribution's mode (Gaussian mean, clipped; categorical argmax).
+    ``shared=False``: ``params`` carry a leading ``[L]`` axis, learner l acts with its own.
     """
     rows = obs.reshape(layout.learners, layout.obs_dim).astype("float32")
-    out, _ = apply_actor_critic(params, normalize_obs(obs_stats, rows, normalize), activation)
-    if deterministic:
-        raw = dist.mode(layout.spec, out)
+    rows = normalize_obs(obs_stats, rows, normalize)
+
+    def one(p, x, k):
+        out, _ = apply_actor_critic(p, x, activation)
+        return _choose(layout.spec, p, k, out, deterministic)
+
+    if shared:
+        raw = one(params, rows, key)
     else:
-        raw = dist.sample(layout.spec, key, out, log_std_of(params))
+        keys = jax.random.split(key, layout.learners)
+        raw = jax.vmap(one)(params, rows[:, None], keys)[:, 0]
     return env_actions(raw, layout)[0]
 
 
@@ -45,12 +60,14 @@ class Policy:
     """One trained seed's policy; ``policy(key, obs)`` acts like a baseline does.
 
     Attributes:
-        params: actor-critic parameters (see :mod:`qtgjax.train.networks`).
+        params: actor-critic parameters (see :mod:`qtgjax.train.networks`); with a leading
+            ``[L]`` axis when ``shared`` is False (one policy per learner).
         obs_stats: observation normalisation moments.
         layout: learners per env, observation width and action space of one learner.
         activation: hidden activation name.
         normalize: whether observations are standardised with ``obs_stats``.
         task: the task it was trained on; env_overrides: the ``qtgjax.env.make`` overrides.
+        shared: whether one set of ``params`` serves every learner.
     """
 
     params: Params
@@ -60,6 +77,7 @@ class Policy:
     normalize: bool
     task: str = ""
     env_overrides: tuple = ()
+    shared: bool = True
 
     def act(self, key: jax.Array, obs: jax.Array, deterministic: bool = True) -> jax.Array:
         """The env action for one env's observation (jittable; vmap it over envs)."""
@@ -72,6 +90,7 @@ class Policy:
             self.activation,
             self.normalize,
             deterministic,
+            self.shared,
         )
 
     def __call__(self, key, obs, state=None, params=None) -> jax.Array:

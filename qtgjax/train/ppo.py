@@ -1,6 +1,9 @@
 """PPO in JAX, PureJaxRL style: ``make_train(config, env, params)`` returns a pure
 ``train(key)`` whose whole loop (rollouts, GAE, epochs, minibatches) is ``lax.scan``s, so
 ``jax.jit(jax.vmap(train))(keys)`` trains one independent agent per key in one compiled call.
+With ``shared_policy=False`` each of an env's L learners has its own parameters and optimiser
+state (leading ``[L]`` axis); acting and the epochs ``vmap`` over that axis, so every learner
+learns from its own rows, rewards and advantages only.
 
 Units: rewards and returns are the env's (``reward_scale`` only scales what the learner sees);
 ``UpdateMetrics`` report raw episode returns and the task's ``info`` metrics at episode ends.
@@ -16,7 +19,7 @@ import numpy as np
 import optax
 
 from qtgjax.train import distributions as dist
-from qtgjax.train.adapter import agent_layout, make_vec_env
+from qtgjax.train.adapter import agent_layout, from_learners, make_vec_env, to_learners
 from qtgjax.train.networks import (
     apply_actor_critic,
     init_actor_critic,
@@ -60,22 +63,46 @@ def make_train(
     layout = agent_layout(env, env_params)
     spec, obs_dim = layout.spec, layout.obs_dim
     optimizer = make_optimizer(config)
-    E, act = config.num_envs, config.activation
-    N = E * layout.learners
+    E, L, act, shared = config.num_envs, layout.learners, config.activation, config.shared_policy
+    N = E * L
     batch_rows = N * config.num_steps
+    policy_rows = batch_rows if shared else batch_rows // L
     vec_reset, vec_step = make_vec_env(env, env_params, layout)
 
-    def _policy(params, stats, raw_obs):
-        obs = normalize_obs(stats, raw_obs, config.normalize_obs)
+    def _init_one(key):
+        return init_actor_critic(key, obs_dim, spec, config.hidden, config.init_log_std)
+
+    def _init_params(key):
+        """One actor-critic, or ``[L]`` of them (own init key each) for separate policies."""
+        return _init_one(key) if shared else jax.vmap(_init_one)(jax.random.split(key, L))
+
+    def _sample_rows(params, obs, key):
+        """One policy on its rows: normalised obs ``[R, D]`` -> (raw action ``[R, A]``,
+        log_prob ``[R]``, value ``[R]``)."""
         out, value = apply_actor_critic(params, obs, act)
-        return obs, out, value
+        raw = dist.sample(spec, key, out, log_std_of(params))
+        return raw, dist.log_prob(spec, out, log_std_of(params), raw), value
+
+    def _sample(params, obs, key):
+        """Every row's action, log_prob and value ``[N, ...]`` (each learner's own policy)."""
+        if shared:
+            return _sample_rows(params, obs, key)
+        per = jax.vmap(_sample_rows)(params, to_learners(obs, L), jax.random.split(key, L))
+        return jax.tree.map(from_learners, per)
+
+    def _value_rows(params, obs):
+        return apply_actor_critic(params, obs, act)[1]
+
+    def _value(params, obs):
+        """Values ``[N]`` of normalised obs ``[N, D]`` (each learner's own critic)."""
+        if shared:
+            return _value_rows(params, obs)
+        return from_learners(jax.vmap(_value_rows)(params, to_learners(obs, L)))
 
     def _env_step(runner: RunnerState, _):
         key, k_act, k_step = jax.random.split(runner.key, 3)
-        params = runner.train.params
-        obs, out, value = _policy(params, runner.obs_stats, runner.last_obs)
-        raw = dist.sample(spec, k_act, out, log_std_of(params))
-        logp = dist.log_prob(spec, out, log_std_of(params), raw)
+        obs = normalize_obs(runner.obs_stats, runner.last_obs, config.normalize_obs)
+        raw, logp, value = _sample(runner.train.params, obs, k_act)
         step_keys = jax.random.split(k_step, E)
         next_obs, env_state, reward, done, info = vec_step(step_keys, runner.env_state, raw)
         ep_return = runner.episode_return + reward
@@ -139,7 +166,7 @@ def make_train(
     def _update_epoch(carry, _):
         train, batch, key = carry
         key, k_perm = jax.random.split(key)
-        perm = jax.random.permutation(k_perm, batch_rows)
+        perm = jax.random.permutation(k_perm, policy_rows)
         shuffled = jax.tree.map(lambda x: jnp.take(x, perm, axis=0), batch)
         minibatches = jax.tree.map(
             lambda x: x.reshape((config.num_minibatches, -1) + x.shape[1:]), shuffled
@@ -147,16 +174,28 @@ def make_train(
         train, losses = jax.lax.scan(_update_minibatch, train, minibatches)
         return (train, batch, key), losses
 
+    def _run_epochs(train: TrainState, batch, key):
+        """All epochs of one policy on its rows ``[R, ...]``: (train, losses ``[U, M, 3]``)."""
+        (train, _, _), losses = jax.lax.scan(
+            _update_epoch, (train, batch, key), None, config.update_epochs
+        )
+        return train, losses
+
+    def _update_policies(train: TrainState, fields, key):
+        """Rollout fields ``[T, N, ...]`` -> updated train state (each learner on its rows)."""
+        batch = jax.tree.map(lambda x: x.reshape((batch_rows,) + x.shape[2:]), fields)
+        if shared:
+            return _run_epochs(train, batch, key)
+        batch = jax.tree.map(lambda x: to_learners(x, L), batch)
+        return jax.vmap(_run_epochs)(train, batch, jax.random.split(key, L))
+
     def _update_step(runner: RunnerState, _):
         runner, traj = jax.lax.scan(_env_step, runner, None, config.num_steps)
-        _, _, last_value = _policy(runner.train.params, runner.obs_stats, runner.last_obs)
-        adv, target = _calculate_gae(traj, last_value)
+        last_obs = normalize_obs(runner.obs_stats, runner.last_obs, config.normalize_obs)
+        adv, target = _calculate_gae(traj, _value(runner.train.params, last_obs))
         fields = (traj.obs, traj.raw_action, traj.log_prob, traj.value, adv, target)
-        batch = jax.tree.map(lambda x: x.reshape((batch_rows,) + x.shape[2:]), fields)
         key, k_epochs = jax.random.split(runner.key)
-        (train, _, _), losses = jax.lax.scan(
-            _update_epoch, (runner.train, batch, k_epochs), None, config.update_epochs
-        )
+        train, losses = _update_policies(runner.train, fields, k_epochs)
         metrics = _update_metrics(traj, losses)
         if progress is not None:
             mean_return = jnp.where(
@@ -167,13 +206,14 @@ def make_train(
 
     def train(key: jax.Array) -> tuple[RunnerState, UpdateMetrics]:
         key, k_net, k_reset = jax.random.split(key, 3)
-        params = init_actor_critic(k_net, obs_dim, spec, config.hidden, config.init_log_std)
+        params = _init_params(k_net)
+        opt_state = optimizer.init(params) if shared else jax.vmap(optimizer.init)(params)
         obs, env_state = vec_reset(jax.random.split(k_reset, E))
         stats = init_obs_stats(obs_dim)
         if config.normalize_obs:
             stats = update_obs_stats(stats, obs)
         runner = RunnerState(
-            train=TrainState(params, optimizer.init(params)),
+            train=TrainState(params, opt_state),
             env_state=env_state,
             last_obs=obs,
             obs_stats=stats,
@@ -186,11 +226,12 @@ def make_train(
 
 
 def _update_metrics(traj: Transition, losses: jax.Array) -> UpdateMetrics:
-    """Sums over the episodes that ended during one rollout ``[T, E]``."""
+    """Sums over the episodes that ended during one rollout ``[T, N]``; loss means over
+    every (learner,) epoch and minibatch."""
     done = traj.done
     return UpdateMetrics(
         episodes=jnp.sum(done, dtype=jnp.int32),
         return_sum=jnp.sum(traj.finished_return),
         metric_sums={k: jnp.sum(jnp.where(done, v, 0.0)) for k, v in traj.metrics.items()},
-        loss=jnp.mean(losses, axis=(0, 1)),
+        loss=jnp.mean(losses.reshape(-1, losses.shape[-1]), axis=0),
     )

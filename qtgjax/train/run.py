@@ -92,13 +92,16 @@ def evaluate_all(spec: TrainSpec, env, env_params, runner, layout) -> pl.DataFra
     keys = jax.vmap(jax.random.key)(seeds)
     steps = episode_limit(env_params, spec.eval.max_steps)
     cfg = spec.ppo
+    shared = cfg.shared_policy
 
     def ppo(i):
         params, stats = jax.tree.map(lambda x: x[i], (runner.train.params, runner.obs_stats))
 
         def policy(key, obs, state):
             det = spec.eval.deterministic
-            return act(params, stats, key, obs, layout, cfg.activation, cfg.normalize_obs, det)
+            return act(
+                params, stats, key, obs, layout, cfg.activation, cfg.normalize_obs, det, shared
+            )
 
         return policy
 

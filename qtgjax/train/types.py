@@ -38,6 +38,9 @@ class PPOConfig:
         hidden: hidden layer widths of the actor and of the critic MLP.
         activation: ``tanh`` or ``relu``.
         init_log_std: initial log standard deviation of the Gaussian head (Box actions).
+        shared_policy: one policy for all L learners of an env (parameter sharing); False:
+            every learner has its own parameters and optimiser state (a leading ``[L]`` axis
+            on both) and learns from its own rows only. Observation moments stay shared.
     """
 
     num_seeds: int = 1
@@ -59,6 +62,7 @@ class PPOConfig:
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     init_log_std: float = -0.5
+    shared_policy: bool = True
 
     @property
     def batch_size(self) -> int:
@@ -120,7 +124,8 @@ class RunnerState(NamedTuple):
     """The carry of the update scan (one seed).
 
     Attributes:
-        train: network parameters and optimiser state.
+        train: network parameters and optimiser state (leading ``[L]`` axis on both when
+            ``shared_policy`` is False).
         env_state: env state pytree, leading axis E.
         last_obs: float32 ``[N, obs_dim]``, raw (unnormalised) observations of the rows.
         obs_stats: running observation moments.
