@@ -403,6 +403,38 @@ def test_reactive_act_sleeps_keeps_orders_and_follows_triggers(probe_view):
     assert np.asarray(intent.replace).all() and not np.asarray(intent.is_buy).any()
 
 
+def test_reactive_faders_trade_against_the_breakout_but_with_the_news(probe_view):
+    view, built = probe_view
+    default = _family(built, "reactive")[2]
+    fade_all = default.replace(fade_share=jnp.float32(1.0))
+    _, extra = _act(built, "reactive", view, params=fade_all)
+    assert np.asarray(extra.fades).all()
+    rise = view.replace(last_price=jnp.asarray(np.asarray(extra.up).max(0) + 1, jnp.int32))
+    intent, _ = _act(built, "reactive", rise, params=fade_all, extra=extra)
+    assert np.asarray(intent.replace).all() and not np.asarray(intent.is_buy).any()
+    fall = view.replace(last_price=jnp.asarray(np.asarray(extra.down).min(0) - 1, jnp.int32))
+    intent, _ = _act(built, "reactive", fall, params=fade_all, extra=extra)
+    assert np.asarray(intent.is_buy).all(), "faders buy the fall"
+    news = view.replace(news=jnp.full(view.news.shape, 0.05, jnp.float32))
+    intent, _ = _act(built, "reactive", news, params=fade_all, extra=extra)
+    woke = np.asarray(intent.qty[..., 0]) > 0
+    assert woke.any() and np.asarray(intent.is_buy[..., 0])[woke].all(), "news is followed"
+    # a share of 0.3 draws about 30% faders (4,000 agents: sd 0.007); they sell the rise,
+    # the others buy it
+    from family_helpers import accounts, act, family_setup
+
+    family, spec, params = family_setup("reactive", n_agents=4000, fade_share=0.3)
+    fades = np.asarray(family.init_extra(spec, params, jax.random.key(0)).fades)
+    assert abs(fades.mean() - 0.3) < 0.03, fades.mean()
+    acct = accounts(spec, 1)
+    _, extra = act(
+        family, spec, params, acct, view, family.init_extra(spec, params, jax.random.key(0))
+    )
+    rise = view.replace(last_price=jnp.asarray(np.asarray(extra.up).max(0) + 1, jnp.int32))
+    intent, _ = act(family, spec, params, acct, rise, extra)
+    assert np.array_equal(np.asarray(intent.is_buy[..., 0]), ~fades[:, None].repeat(2, 1))
+
+
 def test_reactive_act_wakes_only_the_news_sector_in_its_direction(probe_view):
     view, built = probe_view  # sectors [0, 1]: symbol 1 is alone in sector 1
     _, extra = _act(built, "reactive", view)

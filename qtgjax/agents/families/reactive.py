@@ -1,5 +1,9 @@
-"""Tier 2 reactive agents: asleep until the price breaks out of their band or news hits
-their sector; then one marketable order, and the price band is re-armed."""
+"""Tier 2 reactive agents: asleep until the price crosses a trigger of their band or news
+hits their sector; then one marketable order, and the price band is re-armed.
+
+Price triggers model resting conditional orders (Osler 2003): most agents hold stop
+orders that chase a breakout, a ``fade_share`` of them take-profit / buy-the-dip orders
+that trade against it."""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ class ReactiveParams:
         aggression: int32 ticks beyond the last price for the marketable limit.
         max_qty: int32 lots per order (uniform on [1, max_qty]).
         ttl: int32 ticks an unfilled order rests before it is cancelled.
+        fade_share: float32 in [0, 1], the share of agents whose price triggers fade the
+            move (sell a rise, buy a fall) instead of chasing it; news is always followed.
     """
 
     band_min: jnp.ndarray
@@ -36,6 +42,7 @@ class ReactiveParams:
     aggression: jnp.ndarray
     max_qty: jnp.ndarray
     ttl: jnp.ndarray
+    fade_share: jnp.ndarray
 
 
 @pytree
@@ -45,6 +52,7 @@ class ReactiveState:
     Attributes:
         watch_symbol: int32[N] a symbol drawn at init; the agent watches its sector's news.
         sensitivity: float32[N] |news| (log-dividend jump) above which the agent wakes.
+        fades: bool[N] the agent's price triggers trade against the move.
         up: float32[N, S] ticks; a last price at or above it wakes the agent to buy
             (0 = not armed yet: armed around the first price seen).
         down: float32[N, S] ticks; a last price at or below it wakes the agent to sell.
@@ -53,6 +61,7 @@ class ReactiveState:
 
     watch_symbol: jnp.ndarray
     sensitivity: jnp.ndarray
+    fades: jnp.ndarray
     up: jnp.ndarray
     down: jnp.ndarray
     wakes: jnp.ndarray
@@ -83,7 +92,8 @@ class ReactiveTrader(Family):
     """Tier 2: wake on a price breakout or sector news, else do nothing.
 
     Per (agent, symbol): a last price at or above the up trigger wakes the agent to buy,
-    at or below the down trigger to sell (breakout chasers); news on a symbol of the
+    at or below the down trigger to sell (breakout chasers; a ``fade_share`` of the
+    agents, drawn at init, do the opposite); news on a symbol of the
     watched sector with |news| above the agent's sensitivity wakes it to trade in the
     news' direction (news decides when both happen). An awake agent places one
     marketable limit ``aggression`` ticks through the last price, 1..max_qty lots, and
@@ -103,18 +113,20 @@ class ReactiveTrader(Family):
         "aggression": (0, 10_000),
         "max_qty": (1, 65_535),
         "ttl": (1, 1_000_000),
+        "fade_share": (0.0, 1.0),
     }
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))
 
     def init_extra(self, spec, params, key):
-        k_symbol, k_sens = jax.random.split(key)
+        k_symbol, k_sens, k_fade = jax.random.split(key, 3)
         n, s = spec.n_agents, spec.n_symbols
         z = jax.random.normal(k_sens, (n,))
         return ReactiveState(
             watch_symbol=jax.random.randint(k_symbol, (n,), 0, s),
             sensitivity=params.sensitivity * jnp.exp(params.sensitivity_dispersion * z),
+            fades=jax.random.uniform(k_fade, (n,)) < params.fade_share,
             up=jnp.zeros((n, s), jnp.float32),
             down=jnp.zeros((n, s), jnp.float32),
             wakes=jnp.zeros((n,), jnp.int32),
@@ -127,7 +139,8 @@ class ReactiveTrader(Family):
         cross_up, cross_down = last >= state.up, last <= state.down
         news = news_hits(state, view)
         awake = cross_up | cross_down | news
-        is_buy = jnp.where(news, view.news[None, :] > 0.0, cross_up)
+        chase = cross_up != state.fades[:, None]  # a fader buys the down-cross
+        is_buy = jnp.where(news, view.news[None, :] > 0.0, chase)
         qty = jnp.where(awake, scaled_field(bits, 16, 8, 1, params.max_qty), 0)
         ref = view.last_price[None, :]
         price = clip_price(jnp.where(is_buy, ref + params.aggression, ref - params.aggression))
