@@ -19,6 +19,8 @@ monotone by construction.
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import polars as pl
 
@@ -94,6 +96,87 @@ def lagged_corr(x, y, max_lag: int) -> np.ndarray:
 def acf(x, max_lag: int = 50) -> np.ndarray:
     """Autocorrelation at lags 1..max_lag, as ``np.corrcoef(x[:-k], x[k:])`` per lag."""
     return lagged_corr(x, x, max_lag)
+
+
+def white_noise_band(
+    n_returns: int, n_series: int = 1, n_lags: int = 1, level: float = 0.95
+) -> float:
+    """Half-width of the band that white noise keeps the sample autocorrelation inside.
+
+    The sample autocorrelation of ``n_returns`` iid returns is about N(0, 1 / n_returns)
+    at each lag, nearly independently across lags and series; the mean over ``n_series``
+    independent series is N(0, 1 / (n_returns * n_series)). The band
+    ``z / sqrt(n_returns * n_series)`` with ``z = Phi^-1(1 - (1 - level) / (2 n_lags))``
+    holds all ``n_lags`` lags at once with probability about ``level`` (Bonferroni).
+    ``n_lags=1, n_series=1`` is the familiar per-lag band, 1.96 / sqrt(n).
+    """
+    z = NormalDist().inv_cdf(1.0 - (1.0 - level) / (2.0 * n_lags))
+    return z / np.sqrt(n_returns * n_series)
+
+
+def ljung_box(mean_acf, lags, n_returns: int, n_series: int = 1) -> tuple[float, float]:
+    """Ljung–Box test that ``mean_acf`` (the mean over ``n_series`` independent series of
+    ``n_returns`` each, at ``lags``) is white noise's: ``Q = n_series * n (n + 2) *
+    sum_k acf_k^2 / (n - k)``, chi-squared with ``len(lags)`` degrees of freedom under
+    white noise. Returns ``(Q, p-value)``. Unlike a band per lag, it detects a small
+    autocorrelation shared by many lags (a slow trend)."""
+    from scipy.stats import chi2
+
+    rho, k = np.asarray(mean_acf, np.float64), np.asarray(lags, np.float64)
+    q = float(n_series * n_returns * (n_returns + 2) * np.sum(rho**2 / (n_returns - k)))
+    return q, float(chi2.sf(q, df=rho.size))
+
+
+def robust_acf_se(returns, max_lag: int = 50) -> np.ndarray:
+    """Heteroskedasticity-robust standard error of the sample autocorrelation at lags
+    1..max_lag of one series, ``sqrt(sum x_t^2 x_{t-k}^2) / sum x_t^2`` with ``x`` the
+    demeaned returns (Lobato, Nankervis & Savin 2001). Under volatility clustering the
+    iid value 1 / sqrt(n) is too small and white-noise tests reject too often."""
+    x = np.asarray(returns, dtype=np.float64)
+    x = x - x.mean()
+    x2 = x**2
+    lags = np.arange(1, max_lag + 1)
+    return np.array([np.sqrt((x2[k:] * x2[:-k]).sum()) for k in lags]) / x2.sum()
+
+
+def robust_box_pierce(acfs, ses) -> tuple[float, float]:
+    """Box–Pierce test of autocorrelations ``acfs`` with robust standard errors ``ses``
+    (:func:`robust_acf_se`; for a mean over B series, ``sqrt(sum se_b^2) / B``):
+    ``Q = sum (acf / se)^2``, chi-squared with ``len(acfs)`` degrees of freedom under
+    uncorrelated (possibly heteroskedastic) returns. Returns ``(Q, p-value)``."""
+    from scipy.stats import chi2
+
+    z = np.asarray(acfs, np.float64) / np.asarray(ses, np.float64)
+    q = float(np.sum(z**2))
+    return q, float(chi2.sf(q, df=z.size))
+
+
+def uncorrelated_test(returns, lags=range(3, 21), level: float = 0.05) -> dict:
+    """Robust tests that return series are linearly uncorrelated at ``lags``.
+
+    Args:
+        returns: float[B, T] (or B 1-D arrays): B independent series.
+        lags: the lags tested (default 3..20: lags 1-2 hold the bid-ask bounce).
+        level: the size of each test.
+
+    Returns:
+        ``mean_acf`` float[L] (mean over series), ``mean_p`` (p-value of
+        :func:`robust_box_pierce` on that mean), ``series_p`` float[B] (each series' own
+        test) and ``max_rejections``: the most series that may reject at ``level`` before
+        that count itself is significant at ``level`` (binomial).
+    """
+    from scipy.stats import binom
+
+    lags = np.asarray(list(lags))
+    rho = np.stack([acf(r, int(lags.max()))[lags - 1] for r in returns])  # [B, L]
+    se = np.stack([robust_acf_se(r, int(lags.max()))[lags - 1] for r in returns])  # [B, L]
+    mean_se = np.sqrt((se**2).sum(0)) / len(se)
+    return {
+        "mean_acf": rho.mean(0),
+        "mean_p": robust_box_pierce(rho.mean(0), mean_se)[1],
+        "series_p": np.array([robust_box_pierce(a, e)[1] for a, e in zip(rho, se, strict=True)]),
+        "max_rejections": int(binom.isf(level, len(rho), level)),
+    }
 
 
 def abs_acf(returns, max_lag: int = 50) -> np.ndarray:

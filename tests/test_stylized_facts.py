@@ -85,6 +85,52 @@ def test_acf_leverage_and_volume_correlation_are_corrcoef_per_lag(rng):
     assert sf.volume_volatility_corr(r, volume) == pytest.approx(np.corrcoef(a, volume)[0, 1])
 
 
+def test_white_noise_band_holds_every_lag_of_a_seed_mean_at_its_level(rng):
+    assert sf.white_noise_band(2500) == pytest.approx(stats.norm.ppf(0.975) / 50)
+    z = stats.norm.ppf(1 - 0.05 / 36)  # 18 lags, two-sided, Bonferroni
+    assert sf.white_noise_band(400, n_series=4, n_lags=18) == pytest.approx(z / 40)
+    # Monte Carlo: means over 4 iid series of 400 returns, lags 3..20, 600 trials; the
+    # joint band is left by at most about 5% of trials (Bonferroni is conservative).
+    band = sf.white_noise_band(400, n_series=4, n_lags=18)
+    series = rng.standard_normal((600, 4, 400))
+    mean_acf = np.stack([[sf.acf(x, 20)[2:] for x in trial] for trial in series]).mean(1)
+    left = (np.abs(mean_acf) > band).any(axis=1).mean()
+    assert 0.01 < left < 0.08, left
+    # and the per-lag band alone would be left by most trials at some lag
+    assert (np.abs(mean_acf) > sf.white_noise_band(400, n_series=4)).any(axis=1).mean() > 0.4
+    # Ljung-Box on the same means: p < 0.05 in about 5% of trials,
+    lags = np.arange(3, 21)
+    p = np.array([sf.ljung_box(m, lags, 400, n_series=4)[1] for m in mean_acf])
+    assert 0.02 < (p < 0.05).mean() < 0.09, (p < 0.05).mean()
+    # and a shared acf of 0.05 at every lag (a slow trend, half the per-lag band of one
+    # series) is found every time
+    assert all(sf.ljung_box(m + 0.05, lags, 400, n_series=4)[1] < 0.05 for m in mean_acf[:50])
+    one = rng.standard_normal(3000)
+    q, _ = sf.ljung_box(sf.acf(one, 10), np.arange(1, 11), one.size)
+    direct = one.size * (one.size + 2) * sum(sf.acf(one, 10) ** 2 / (one.size - np.arange(1, 11)))
+    assert q == pytest.approx(direct)
+
+
+def test_robust_box_pierce_keeps_its_size_under_volatility_clustering():
+    # GARCH returns are uncorrelated but clustered: the iid Ljung-Box rejects them too
+    # often, the robust Box-Pierce about 5% of the time.
+    lags = np.arange(3, 21)
+    iid_p, robust_p = [], []
+    for seed in range(200):
+        r = garch(1500, seed=100 + seed, alpha=0.15, beta=0.8)
+        rho = sf.acf(r, 20)[2:]
+        iid_p.append(sf.ljung_box(rho, lags, r.size)[1])
+        robust_p.append(sf.robust_box_pierce(rho, sf.robust_acf_se(r, 20)[2:])[1])
+    iid_size, robust_size = np.mean(np.array(iid_p) < 0.05), np.mean(np.array(robust_p) < 0.05)
+    assert iid_size > 0.1 and robust_size < 0.09, (iid_size, robust_size)
+    # the robust error is corrcoef's 1 / sqrt(n) for iid returns, and finds an AR(1)
+    rng = np.random.default_rng(3)
+    iid = rng.standard_normal(20_000)
+    np.testing.assert_allclose(sf.robust_acf_se(iid, 5), 1 / np.sqrt(iid.size), rtol=0.05)
+    ar = np.convolve(rng.standard_normal(3000), [1.0, 0.2])[:3000]
+    assert sf.robust_box_pierce(sf.acf(ar, 5), sf.robust_acf_se(ar, 5))[1] < 1e-6
+
+
 def test_volatility_clustering_shows_in_garch_and_not_in_iid_returns(rng):
     clustered = sf.abs_acf(garch(5000, seed=2), 50)
     assert (clustered[:20] > 0).all() and clustered[:5].mean() > 0.1
