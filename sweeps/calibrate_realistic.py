@@ -15,12 +15,12 @@ long, its returns are mostly zero and show almost no clustering. Quoted spreads 
 depths are left out of the distance (a daily index has none).
 
 Points are ranked first by how many of the facts that the realistic market must show
-(those ``tests/test_realism.py`` checks) their series miss on average (:func:`violations`:
-|acf| of returns inside the white-noise band 2 / sqrt(n) at lags 2..20, the abs-return acf
-above it at lags 1..20, tick-scale excess kurtosis above 1 and falling from 1 to 5 to 20
-ticks, a positive volume-volatility correlation), then by distance to the S&P 500. The
-ranking is printed and written to ``DIR/ranking.csv``; the best point's settings are
-compared with ``conf/realistic.yaml``.
+(those ``tests/test_realism.py`` checks) they miss (:func:`violations`: robust tests of
+no return autocorrelation at lags 3..20, on the mean over the series and on each series;
+the abs-return acf above the white-noise band at lags 1..20; tick-scale excess kurtosis
+above 1 and falling from 1 to 5 to 20 ticks; a positive volume-volatility correlation),
+then by distance to the S&P 500. The ranking is printed and written to
+``DIR/ranking.csv``; the best point's settings are compared with ``conf/realistic.yaml``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.stylized_facts import distance, facts  # noqa: E402
+from analysis.series import split_series  # noqa: E402
+from analysis.stylized_facts import (  # noqa: E402
+    distance,
+    facts,
+    uncorrelated_test,
+    white_noise_band,
+)
 from qtgjax.api import load_config  # noqa: E402
 from qtgjax.sweep.plan import compose_base  # noqa: E402
 from qtgjax.sweep.spec import expand_points, load_sweep  # noqa: E402
@@ -83,17 +89,23 @@ def curve(table: pl.DataFrame, statistic: str, lags) -> np.ndarray:
     return np.array([values.get(float(k), np.nan) for k in lags])
 
 
-def violations(table: pl.DataFrame, n_returns: int) -> int:
-    """How many required facts a point's facts (means over its series) miss: one per lag
-    2..20 whose |acf| leaves the white-noise band 2 / sqrt(n), one per lag 1..20 whose
-    abs-return acf is not above it, one for tick-scale excess kurtosis not above 1, one
-    for kurtosis not falling from 1 to 5 to 20 ticks, one for no positive
-    volume-volatility correlation. 0 = admissible."""
-    band = 2.0 / np.sqrt(n_returns)
+def violations(table: pl.DataFrame, frame: pl.DataFrame, n_returns: int) -> int:
+    """How many required facts a point misses, from its facts (means over its series) and
+    its ticks: one if the mean return acf at lags 3..20 is not that of uncorrelated
+    returns (robust Box-Pierce, 5%; lags 1-2 hold the bid-ask bounce), one if more series
+    reject on their own than chance allows (:func:`uncorrelated_test`), one per lag 1..20
+    whose mean abs-return acf is not above the joint 95% white-noise band, one for
+    tick-scale excess kurtosis not above 1, one for kurtosis not falling from 1 to 5 to 20
+    ticks, one for no positive volume-volatility correlation. 0 = admissible."""
+    n_series = int(table.filter(pl.col("statistic") == "acf")["n"].max())
+    clustering = white_noise_band(n_returns, n_series, n_lags=20)
     kurt = curve(table, "excess_kurtosis", (1, 5, 20))
+    returns = [s.returns[np.isfinite(s.returns)] for s in split_series(frame, "none")]
+    linear = uncorrelated_test(returns)
     return int(
-        np.sum(~(np.abs(curve(table, "acf", range(2, 21))) < band))
-        + np.sum(~(curve(table, "abs_acf", range(1, 21)) > band))
+        (not linear["mean_p"] >= 0.05)
+        + (not np.sum(linear["series_p"] < 0.05) <= linear["max_rejections"])
+        + np.sum(~(curve(table, "abs_acf", range(1, 21)) > clustering))
         + (not kurt[0] > 1.0)
         + (not kurt[0] > kurt[1] > kurt[2])
         + (not curve(table, "volume_volatility_corr", (0,))[0] > 0.0)
@@ -107,10 +119,11 @@ def score_points(ticks: pl.LazyFrame, real: dict, columns, burn: int) -> pl.Data
     rows = []
     points = ticks.select("point", *columns).unique().collect().sort("point")
     for values in points.iter_rows(named=True):
-        frame = ticks.filter((pl.col("point") == values["point"]) & (pl.col("tick") >= burn))
-        sim = facts(frame.collect(), source="sim")
+        query = ticks.filter((pl.col("point") == values["point"]) & (pl.col("tick") >= burn))
+        frame = query.collect()
+        sim = facts(frame, source="sim")
         scores = {f"d_{name}": distance(sim, ref, WEIGHTS) for name, ref in real.items()}
-        missed = violations(sim, last - burn)
+        missed = violations(sim, frame, last - burn)
         rows.append({**values, "violations": missed, **scores, **summary_row(sim)})
     return pl.DataFrame(rows).sort(["violations", "d_sp500"])
 
