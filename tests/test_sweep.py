@@ -24,6 +24,7 @@ import qtgjax
 from conftest import SMALL
 from qtgjax.sweep import StudyError, SweepError, load_sweep, make_plan, parse_sweep, run_sweep
 from qtgjax.sweep.plan import chunk_layout
+from qtgjax.sweep.spec import expand_points
 from qtgjax.sweep.store import TABLES, chunk_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -320,3 +321,25 @@ def test_chunk_files_are_the_only_results(clean_study):
     assert files == expected
     spec = load_sweep(clean_study[0])
     assert np.array_equal(spec.replicates, [0, 1, 2])
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_committed_sweep_plans(path):
+    """Every study in sweeps/ validates all its points and groups them before compiling."""
+    plan = make_plan(load_sweep(path))
+    assert plan.chunks, path
+
+
+def test_the_realistic_calibrations_chosen_point_is_the_committed_config(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from sweeps.calibrate_realistic import realistic_mismatches
+
+    spec = load_sweep(REPO / "sweeps" / "calibrate_realistic.yaml")
+    chosen = {"market.vol_smoothing": 0.0075, "families.reactive.params.fade_share": 0.3}
+    point = next(p for p in expand_points(spec) if p.settings == chosen)
+    assert realistic_mismatches({"point": point.index}) == []
+    other = next(p for p in expand_points(spec) if p.settings != chosen)
+    assert realistic_mismatches({"point": other.index}) != []
