@@ -3,7 +3,8 @@
 ``write_realism(ticks, folder)`` writes ``folder/realism/index.html`` with PNG figures
 (return distributions at several horizons, ACF of returns and absolute returns and the
 leverage correlation with confidence bands, kurtosis by horizon, the impact curve, spread
-and depth distributions) and the tables of facts and distances
+and depth distributions), the checklist of :mod:`analysis.checks` for the run and for
+each real source, and the tables of facts and distances
 (:mod:`analysis.stylized_facts`). Real data come from :mod:`analysis.real_data`; a source
 whose package is missing is named on the page and left out.
 """
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 
 from analysis import real_data
 from analysis import stylized_facts as sf
+from analysis.checks import check_facts
 from analysis.figures import pick_scenarios
 
 REAL_SOURCES = {
@@ -262,6 +264,12 @@ def write_realism(
             if name != "sim"
         ]
     )
+    checklist = pl.concat(
+        [
+            check_facts(ss).select(pl.lit(name).alias("source"), pl.all())
+            for name, ss in series.items()
+        ]
+    )
     figures = [
         ("Return distributions", return_distributions(series), "returns.png"),
         ("Autocorrelations and leverage", correlations(tables, n_obs), "correlations.png"),
@@ -282,6 +290,10 @@ def write_realism(
         "<h2>Distance to real data</h2><p class='note'>analysis.stylized_facts.distance "
         "(0 = same facts) and the RMS difference of each statistic.</p>",
         html_table(distances) if distances.height else "<p>no real data</p>",
+        "<h2>Checklist</h2><p class='note'>analysis.checks.check_facts: the facts a realistic "
+        "market must show (tests/test_realism.py asserts them for conf/realistic.yaml), "
+        "each at a size of 5% or less; the real data are judged the same way.</p>",
+        html_table(checklist, max_rows=100),
         *[f"<h2>{t}</h2><img src='{save(f, out, n)}'>" for t, f, n in figures],
         "<h2>Facts</h2><p class='note'>sim: mean over series (sim_sd: across series); "
         "x = horizon, lag, flow decile or quantile.</p>",

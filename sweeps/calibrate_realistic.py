@@ -17,12 +17,12 @@ volatility clustering that lasts for months). The distance to Bitstamp BTC 1-sec
 long, its returns are mostly zero and show almost no clustering. Quoted spreads and
 depths are left out of the distance (a daily index has none).
 
-Points are ranked first by how many of the facts that the realistic market must show
-(those ``tests/test_realism.py`` checks) they miss (:func:`violations`: robust tests of
-no return autocorrelation at lags 3..20, on the mean over the series and on each series;
-the abs-return acf above the white-noise band at lags 1..20; tick-scale excess kurtosis
-above 1 and falling from 1 to 5 to 20 ticks; a positive volume-volatility correlation),
-then by distance to the S&P 500. The ranking is printed and written to
+Points are ranked first by how many of the checks that the realistic market must pass
+(:func:`analysis.checks.check_facts`, the checklist ``tests/test_realism.py`` asserts:
+fat tails thinning with aggregation, no return autocorrelation at lags 3..20 on the mean
+and per series, volatility clustering to lag 30 on the mean and every series,
+volume-volatility correlation, concave impact) they fail, then by distance to the
+S&P 500. The ranking is printed and written to
 ``DIR/ranking.csv``; the best point's settings are compared with ``conf/realistic.yaml``.
 """
 
@@ -38,13 +38,9 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analysis.checks import check_facts  # noqa: E402
 from analysis.series import split_series  # noqa: E402
-from analysis.stylized_facts import (  # noqa: E402
-    distance,
-    facts,
-    uncorrelated_test,
-    white_noise_band,
-)
+from analysis.stylized_facts import distance, facts  # noqa: E402
 from qtgjax.api import load_config  # noqa: E402
 from qtgjax.sweep.plan import compose_base  # noqa: E402
 from qtgjax.sweep.spec import expand_points, load_sweep  # noqa: E402
@@ -92,33 +88,15 @@ def curve(table: pl.DataFrame, statistic: str, lags) -> np.ndarray:
     return np.array([values.get(float(k), np.nan) for k in lags])
 
 
-def violations(table: pl.DataFrame, frame: pl.DataFrame, n_returns: int) -> int:
-    """How many required facts a point misses, from its facts (means over its series) and
-    its ticks: one if the mean return acf at lags 3..20 is not that of uncorrelated
-    returns (robust Box-Pierce, 5%; lags 1-2 hold the bid-ask bounce), one if more series
-    reject on their own than chance allows (:func:`uncorrelated_test`), one per lag 1..20
-    whose mean abs-return acf is not above the joint 95% white-noise band, one for
-    tick-scale excess kurtosis not above 1, one for kurtosis not falling from 1 to 5 to 20
-    ticks, one for no positive volume-volatility correlation. 0 = admissible."""
-    n_series = int(table.filter(pl.col("statistic") == "acf")["n"].max())
-    clustering = white_noise_band(n_returns, n_series, n_lags=20)
-    kurt = curve(table, "excess_kurtosis", (1, 5, 20))
-    returns = [s.returns[np.isfinite(s.returns)] for s in split_series(frame, "none")]
-    linear = uncorrelated_test(returns)
-    return int(
-        (not linear["mean_p"] >= 0.05)
-        + (not np.sum(linear["series_p"] < 0.05) <= linear["max_rejections"])
-        + np.sum(~(curve(table, "abs_acf", range(1, 21)) > clustering))
-        + (not kurt[0] > 1.0)
-        + (not kurt[0] > kurt[1] > kurt[2])
-        + (not curve(table, "volume_volatility_corr", (0,))[0] > 0.0)
-    )
+def violations(frame: pl.DataFrame) -> int:
+    """How many checks of :func:`analysis.checks.check_facts` the point's series (one per
+    scenario x symbol of its ticks ``frame``) fail. 0 = admissible."""
+    return int((~check_facts(split_series(frame)).get_column("passed")).sum())
 
 
 def score_points(ticks: pl.LazyFrame, real: dict, columns, burn: int) -> pl.DataFrame:
     """One row per point: swept values, violations, distance to each real series and the
     summary facts; fewest violations first, then by distance to the S&P 500."""
-    last = ticks.select(pl.col("tick").max()).collect().item()
     rows = []
     points = ticks.select("point", *columns).unique().collect().sort("point")
     for values in points.iter_rows(named=True):
@@ -126,7 +104,7 @@ def score_points(ticks: pl.LazyFrame, real: dict, columns, burn: int) -> pl.Data
         frame = query.collect()
         sim = facts(frame, source="sim")
         scores = {f"d_{name}": distance(sim, ref, WEIGHTS) for name, ref in real.items()}
-        missed = violations(sim, frame, last - burn)
+        missed = violations(frame)
         rows.append({**values, "violations": missed, **scores, **summary_row(sim)})
     return pl.DataFrame(rows).sort(["violations", "d_sp500"])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from scipy import stats
+from scipy import signal, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("analysis") is None:  # analysis/ not installed: the checkout's
@@ -22,10 +22,14 @@ from analysis import stylized_facts as sf  # noqa: E402
 REAL_MODULES = {"sp500": "arch", "btc": "ob_analytics"}
 
 
-def garch(n: int, seed: int, alpha: float = 0.1, beta: float = 0.85) -> np.ndarray:
-    """GARCH(1,1) log returns with unit unconditional variance, float[n]."""
+def garch(n: int, seed: int, alpha: float = 0.1, beta: float = 0.85, nu=None) -> np.ndarray:
+    """GARCH(1,1) log returns with unit unconditional variance, float[n]; Gaussian
+    innovations, or unit-variance Student-t with ``nu`` degrees of freedom."""
     rng = np.random.default_rng(seed)
-    z = rng.standard_normal(n + 500)
+    if nu is None:
+        z = rng.standard_normal(n + 500)
+    else:
+        z = rng.standard_t(nu, n + 500) * np.sqrt((nu - 2) / nu)
     r = np.empty_like(z)
     var = 1.0
     for t in range(z.size):
@@ -294,3 +298,31 @@ def test_realism_page_of_a_small_run(small_result, tmp_path):
     assert "signed flow from: taker_flow" in text
     with pytest.raises(ValueError, match="unknown real data set"):
         write_realism(small_result.tables()["ticks"], tmp_path, real=("nasdaq",))
+
+
+def test_checklist_passes_a_clustered_market_and_names_what_others_miss():
+    from analysis.checks import check_facts, impact_exponent
+    from analysis.series import Series
+
+    rng = np.random.default_rng(11)
+
+    def market(seed, trend=0.0):
+        r = garch(3000, seed=seed, alpha=0.1, beta=0.85, nu=5)
+        if trend:  # a slow AR(1) drift with ``trend`` of the variance: acf ~ trend 0.95^k
+            drift = signal.lfilter([1.0], [1.0, -0.95], rng.standard_normal(r.size))
+            r = r + drift * np.sqrt(trend * r.var() / drift.var())
+        flow = np.sign(r) * (np.abs(r) / 0.01) ** 2 * 100 * rng.uniform(0.5, 1.5, r.size)
+        volume = np.abs(flow) + rng.uniform(0, 50, r.size)
+        return Series(r, volume, flow, "flow")
+
+    def failed(series):
+        table = check_facts(series)
+        return set(table.filter(~pl.col("passed"))["check"])
+
+    clustered = [market(seed) for seed in range(6)]
+    assert failed(clustered) == set()  # |r| ~ |flow|^0.5: a square-root impact law
+    assert 0.4 < impact_exponent(clustered[0].returns, clustered[0].flow) < 0.6
+    trending = [market(seed, trend=0.05) for seed in range(6)]
+    assert {"no_autocorrelation_mean", "no_autocorrelation_series"} <= failed(trending)
+    gaussian = [Series(rng.standard_normal(3000) * 0.01) for _ in range(6)]
+    assert {"fat_tails", "volatility_clustering"} <= failed(gaussian)
