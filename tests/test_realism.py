@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from analysis.checks import check_facts
-from analysis.series import Series
+from analysis.series import split_series
 
 SEEDS = 4
 TICKS = 2000
@@ -21,25 +21,14 @@ BURN = 200  # ticks dropped while the variance EMA and the book fill up
 SHORTENED = [f"scenarios={SEEDS}", f"ticks={TICKS}"]
 
 
-def series(x) -> np.ndarray:
-    """float64[B * S, T]: one row per (scenario, symbol) of a [B, T, S] record."""
-    x = np.asarray(x, np.float64)
-    return np.moveaxis(x, 2, 1).reshape(-1, x.shape[1])
-
-
 def run_checks(overrides) -> pl.DataFrame:
-    """check_facts of the realistic config run with ``overrides``: each series' one-tick
-    log returns with the volume and the engine's taker flow (signed aggressor lots)."""
+    """check_facts of the realistic config run with ``overrides``, on its ticks table after
+    the burn-in: one series per scenario x symbol, with volume and the engine's taker flow
+    (signed aggressor lots) as the order flow."""
     import qtgjax
 
     res = qtgjax.simulate(qtgjax.load_config(overrides, config_name="realistic"))
-    rec = res.out.records
-    returns = np.diff(np.log(series(rec.close)[:, BURN:]), axis=1)
-    volume = series(rec.volume)[:, BURN + 1 :]
-    flow = series(rec.taker_flow)[:, BURN + 1 :]
-    return check_facts(
-        [Series(r, v, f, "taker_flow") for r, v, f in zip(returns, volume, flow, strict=True)]
-    )
+    return check_facts(split_series(res.tables()["ticks"].filter(pl.col("tick") >= BURN)))
 
 
 @pytest.fixture(scope="module")
