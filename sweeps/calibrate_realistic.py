@@ -32,7 +32,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,13 +78,6 @@ def summary_row(table: pl.DataFrame) -> dict[str, float]:
         hit = table.filter((pl.col("statistic") == statistic) & (pl.col("x") == x))
         row[column] = float(hit["value"][0]) if hit.height else float("nan")
     return row
-
-
-def curve(table: pl.DataFrame, statistic: str, lags) -> np.ndarray:
-    """float64[len(lags)] mean value of ``statistic`` at each lag (NaN where missing)."""
-    hit = table.filter(pl.col("statistic") == statistic)
-    values = dict(zip(hit["x"].to_list(), hit["value"].to_list(), strict=True))
-    return np.array([values.get(float(k), np.nan) for k in lags])
 
 
 def violations(frame: pl.DataFrame) -> int:
