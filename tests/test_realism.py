@@ -92,6 +92,49 @@ def test_threshold_traders_grow_active_with_volatility_and_adapt_thresholds():
     assert np.all(np.asarray(extra.theta[:, 1]) == 0.0)
 
 
+def test_threshold_signal_is_an_ar1_with_the_stationary_sd_and_makes_flow_persistent():
+    import jax
+    import jax.numpy as jnp
+    from family_helpers import accounts, act, family_setup, view
+
+    from qtgjax.agents.families.threshold import next_signal
+
+    # the recursion alone, 200,000 steps: lag-1 autocorrelation phi (sd 0.002), sd kept
+    _, _, params = family_setup("threshold", signal_sd=0.002, signal_persistence=0.6)
+    z = jax.random.normal(jax_key(1), (200_000,))
+    _, eps = jax.lax.scan(lambda e, zt: (next_signal(params, e, zt),) * 2, jnp.float32(0.0), z)
+    eps = np.asarray(eps, np.float64)
+    assert abs(np.corrcoef(eps[:-1], eps[1:])[0, 1] - 0.6) < 0.01
+    assert abs(eps.std() / 0.002 - 1.0) < 0.02
+    # persistence 0 draws the iid signal of before: signal_sd * z, bit for bit
+    _, _, iid = family_setup("threshold", signal_sd=0.002)
+    iid_signal = next_signal(iid, jnp.float32(0.7), z[:5])
+    assert np.array_equal(np.asarray(iid_signal), np.asarray(0.002 * z[:5]))
+
+    # in the family: the sign of its net order flow follows the signal's persistence
+    def flow_signs(phi, ticks=400):
+        family, spec, params = family_setup(
+            "threshold",
+            n_agents=200,
+            n_symbols=1,
+            signal_persistence=phi,
+            p_active=0.5,
+            threshold=0.0,
+            vol_feedback=0.0,
+        )
+        extra, acct, signs = family.init_extra(spec, params, jax_key(0)), accounts(spec, 1), []
+        for t in range(ticks):
+            intent, extra = act(family, spec, params, acct, view(price=(1000,)), extra, seed=t)
+            signed = np.where(np.asarray(intent.is_buy), 1, -1) * np.asarray(intent.qty)
+            signs.append(np.sign(signed.sum()))
+        signs = np.asarray(signs, np.float64)
+        return np.corrcoef(signs[:-1], signs[1:])[0, 1]
+
+    # the sign of an AR(1) with phi 0.6 has lag-1 correlation (2/pi) asin(0.6) = 0.41;
+    # with 399 pairs the sd is 0.05
+    assert flow_signs(0.0) < 0.15 < 0.3 < flow_signs(0.6)
+
+
 def jax_key(seed: int):
     import jax
 

@@ -21,6 +21,9 @@ class ThresholdParams:
         p_active: float32 probability per tick that an agent looks at the signal in a calm
             market (volatility at ``vol_ref``).
         signal_sd: float32 sd of the common signal per symbol and tick, log-return units.
+        signal_persistence: float32 in [0, 1), AR(1) coefficient of the common signal
+            (its sd stays ``signal_sd``): persistent order flow, as in real markets where
+            the signs of market orders are autocorrelated (Lillo & Farmer 2004); 0 = iid.
         idio_sd: float32 sd of each agent's private noise on the signal's direction: an
             agent buys with probability Phi(eps / idio_sd); 0 = all follow the signal.
         threshold: float32 median initial threshold, log-return units.
@@ -41,6 +44,7 @@ class ThresholdParams:
 
     p_active: jnp.ndarray
     signal_sd: jnp.ndarray
+    signal_persistence: jnp.ndarray
     idio_sd: jnp.ndarray
     threshold: jnp.ndarray
     threshold_dispersion: jnp.ndarray
@@ -62,10 +66,12 @@ class ThresholdState:
     Attributes:
         theta: float32[N, S] thresholds on the signal, log-return units.
         prev: float32[S] last price seen in the previous tick, ticks (0 before the first).
+        signal: float32[S] the common signal of the previous tick, log-return units.
     """
 
     theta: jnp.ndarray
     prev: jnp.ndarray
+    signal: jnp.ndarray
 
 
 def pareto_lots(bits, shift: int, tail, min_qty, max_qty) -> jnp.ndarray:
@@ -83,6 +89,13 @@ def activity(params, volatility) -> jnp.ndarray:
     return jnp.clip(params.p_active * jnp.minimum(params.vol_cap, boost), 0.0, 1.0)
 
 
+def next_signal(params, previous, z) -> jnp.ndarray:
+    """float32[S] AR(1) common signal from the previous one and standard normals ``z``:
+    ``phi * previous + sqrt(1 - phi**2) * signal_sd * z`` (stationary sd ``signal_sd``)."""
+    phi = params.signal_persistence
+    return phi * previous + jnp.sqrt(1.0 - phi * phi) * params.signal_sd * z
+
+
 def buy_probability(params, eps) -> jnp.ndarray:
     """float32[S] chance that an agent reading the common signal ``eps`` [S] buys."""
     scaled = eps / jnp.maximum(params.idio_sd, 1e-12)
@@ -98,7 +111,8 @@ def last_abs_return(state: ThresholdState, last) -> jnp.ndarray:
 
 @register
 class ThresholdTrader(Family):
-    """Every tick a common signal ``eps ~ N(0, signal_sd)`` per symbol; an agent that looks
+    """Every tick a common signal ``eps ~ N(0, signal_sd)`` per symbol (AR(1) with
+    ``signal_persistence``); an agent that looks
     (probability rising with the market's recent volatility) and whose threshold is below
     ``|eps|`` places one marketable order with a Pareto size, on the signal's side up to
     private noise (``idio_sd``: herding).
@@ -114,6 +128,7 @@ class ThresholdTrader(Family):
     config_schema = {
         "p_active": (0.0, 1.0),
         "signal_sd": (0.0, 1.0),
+        "signal_persistence": (0.0, 0.999),
         "idio_sd": (0.0, 1.0),
         "threshold": (0.0, 1.0),
         "threshold_dispersion": (0.0, 3.0),
@@ -134,13 +149,15 @@ class ThresholdTrader(Family):
     def init_extra(self, spec, params, key):
         z = jax.random.normal(key, (spec.n_agents, spec.n_symbols))
         theta = params.threshold * jnp.exp(params.threshold_dispersion * z)
-        return ThresholdState(theta=theta, prev=jnp.zeros((spec.n_symbols,), jnp.float32))
+        zeros = jnp.zeros((spec.n_symbols,), jnp.float32)
+        return ThresholdState(theta=theta, prev=zeros, signal=zeros)
 
     def act(self, spec, params, extra, accounts, view, key):
         k_bits, k_size, k_signal = jax.random.split(key, 3)
         shape = (spec.n_agents, spec.n_symbols)
         bits = random_bits(k_bits, shape)
-        eps = params.signal_sd * jax.random.normal(k_signal, (spec.n_symbols,))  # (S,)
+        z = jax.random.normal(k_signal, (spec.n_symbols,))
+        eps = next_signal(params, extra.signal, z)  # (S,)
         looks = bernoulli_from_bits(bits, activity(params, view.volatility)[None, :])
         trades = looks & (jnp.abs(eps)[None, :] > extra.theta)
         size_bits = random_bits(k_size, shape)
@@ -157,4 +174,4 @@ class ThresholdTrader(Family):
         intent = OrderIntent(
             price[..., None], qty[..., None], is_buy[..., None], replace[..., None]
         )
-        return intent, ThresholdState(theta=theta, prev=last)
+        return intent, ThresholdState(theta=theta, prev=last, signal=eps)
