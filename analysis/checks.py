@@ -26,6 +26,10 @@ Checks (``n`` returns per series, ``B`` series):
 - ``concave_impact``: every series' impact exponent (:func:`impact_exponent`) lies in
   (0.1, 0.85): impact grows with the flow, clearly slower than linearly (the square-root
   law is 0.5; needs signed flow).
+
+:func:`check_runs` holds several independent runs (other seeds) to the same list: a fact
+must hold in every run; the two autocorrelation checks are tests of a null at 5%, so they
+may reject in as many runs as chance allows (binomial at 5%, e.g. 2 of 8 runs).
 """
 
 from __future__ import annotations
@@ -184,3 +188,29 @@ def check_facts(series: Sequence[Series]) -> pl.DataFrame:
         *volume_and_impact_checks(series),
     ]
     return pl.DataFrame(rows, schema=SCHEMA)
+
+
+NULL_CHECKS = ("no_autocorrelation_mean", "no_autocorrelation_series")
+
+
+def check_runs(runs: Sequence[Sequence[Series]], level: float = 0.05) -> pl.DataFrame:
+    """:func:`check_facts` of each independent run (its series), summarised per check:
+    ``check, failed, runs, allowed, passed``. A fact (fat tails, clustering, ...) is
+    allowed no failing run; each of :data:`NULL_CHECKS` tests "no autocorrelation" at 5%,
+    so it may fail in up to ``binom.isf(level, runs, 0.05)`` runs (the count beyond which
+    that many rejections would themselves be significant at ``level``)."""
+    from scipy.stats import binom
+
+    tables = [check_facts(series) for series in runs]
+    failed = (
+        pl.concat(tables)
+        .group_by("check", maintain_order=True)
+        .agg((~pl.col("passed")).sum().cast(pl.Int64).alias("failed"))
+    )
+    chance = int(binom.isf(level, len(runs), 0.05))
+    return failed.with_columns(
+        runs=pl.lit(len(runs), pl.Int64),
+        allowed=pl.when(pl.col("check").is_in(NULL_CHECKS))
+        .then(pl.lit(chance, pl.Int64))
+        .otherwise(pl.lit(0, pl.Int64)),
+    ).with_columns(passed=pl.col("failed") <= pl.col("allowed"))

@@ -326,3 +326,32 @@ def test_checklist_passes_a_clustered_market_and_names_what_others_miss():
     assert {"no_autocorrelation_mean", "no_autocorrelation_series"} <= failed(trending)
     gaussian = [Series(rng.standard_normal(3000) * 0.01) for _ in range(6)]
     assert {"fat_tails", "volatility_clustering"} <= failed(gaussian)
+
+
+def test_check_runs_allows_chance_rejections_of_the_null_checks_but_no_missing_fact():
+    from analysis.checks import NULL_CHECKS, check_runs
+    from analysis.series import Series
+
+    def run(seed):  # 12 series of 3,000 GARCH-t returns: the facts that need no volume
+        return [Series(garch(3000, seed=20 * seed + i, nu=5)) for i in range(12)]
+
+    table = check_runs([run(seed) for seed in range(8)])
+    rows = {row["check"]: row for row in table.iter_rows(named=True)}
+    assert set(rows) == {
+        "fat_tails",
+        "aggregational_gaussianity",
+        *NULL_CHECKS,
+        "volatility_clustering",
+        "clustering_every_series",
+    }
+    # P(X > 2) = 0.6% and P(X > 1) = 5.7% for X ~ Binomial(8, 0.05): 2 of 8 may reject
+    assert all(rows[name]["allowed"] == 2 for name in NULL_CHECKS)
+    assert all(row["allowed"] == 0 for name, row in rows.items() if name not in NULL_CHECKS)
+    # uncorrelated returns: the series test rejects in one run of 8 (3 of 12 series)
+    assert table["passed"].all(), table
+    assert table["failed"].sum() == 1 and table["runs"].to_list() == [8] * table.height
+    # one Gaussian run among them: a missing fact fails the whole set
+    noise = np.random.default_rng(1).standard_normal((12, 3000))
+    mixed = check_runs([run(seed) for seed in range(7)] + [[Series(x) for x in noise]])
+    failed = set(mixed.filter(~pl.col("passed"))["check"])
+    assert "fat_tails" in failed and "volatility_clustering" in failed, mixed
