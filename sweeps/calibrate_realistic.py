@@ -7,6 +7,10 @@ Usage::
     # round 6, the same scoring over 16 seeds a point:
     python sweeps/calibrate_realistic.py results/sweeps/calibrate_realistic_pooled \
         --sweep sweeps/calibrate_realistic_pooled.yaml
+    # round 7 with its holdout (the same points on other seeds; violations add up):
+    python sweeps/calibrate_realistic.py results/sweeps/calibrate_realistic_flow \
+        results/sweeps/calibrate_realistic_flow_holdout \
+        --sweep sweeps/calibrate_realistic_flow.yaml
 
 Each point's ticks (all seeds and symbols, after a burn-in) go through
 ``analysis.stylized_facts.facts``; the point's score is ``distance`` to the facts of the
@@ -21,9 +25,10 @@ Points are ranked first by how many of the checks that the realistic market must
 (:func:`analysis.checks.check_facts`, the checklist ``tests/test_realism.py`` asserts:
 fat tails thinning with aggregation, no return autocorrelation at lags 3..20 on the mean
 and per series, volatility clustering to lag 30 on the mean and every series,
-volume-volatility correlation, concave impact) they fail, then by distance to the
-S&P 500. The ranking is printed and written to
-``DIR/ranking.csv``; the best point's settings are compared with ``conf/realistic.yaml``.
+volume-volatility correlation, concave impact) they fail (summed over the holdouts: the
+same points run on other seeds), then by distance to the S&P 500. The ranking is printed
+and written to ``DIR/ranking.csv``; the best point's settings are compared with
+``conf/realistic.yaml``.
 """
 
 from __future__ import annotations
@@ -101,6 +106,17 @@ def score_points(ticks: pl.LazyFrame, real: dict, columns, burn: int) -> pl.Data
     return pl.DataFrame(rows).sort(["violations", "d_sp500"])
 
 
+def with_holdouts(ranking: pl.DataFrame, holdouts: list[pl.DataFrame]) -> pl.DataFrame:
+    """``ranking`` with each holdout's violations beside it (``violations_1``, ...) and
+    re-ranked by their total, then by the first study's distance to the S&P 500."""
+    for i, holdout in enumerate(holdouts, start=1):
+        column = f"violations_{i}"
+        ranking = ranking.join(
+            holdout.select("point", pl.col("violations").alias(column)), on="point", how="left"
+        ).with_columns((pl.col("violations") + pl.col(column)).alias("violations"))
+    return ranking.sort(["violations", "d_sp500"])
+
+
 def realistic_mismatches(best: dict, sweep: Path = SWEEP) -> list[str]:
     """Keys where sweep overrides + the best point's values differ from conf/realistic.yaml."""
     spec = load_sweep(sweep)
@@ -117,14 +133,22 @@ def realistic_mismatches(best: dict, sweep: Path = SWEEP) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", type=Path, help="study folder written by qtgjax-sweep")
+    parser.add_argument(
+        "study",
+        type=Path,
+        nargs="+",
+        help="study folder written by qtgjax-sweep; further folders hold the same points on "
+        "other seeds (holdouts): their violations are added to the first's",
+    )
     parser.add_argument("--burn", type=int, default=200, help="ticks dropped at the start")
     parser.add_argument("--sweep", type=Path, default=SWEEP, help="the study's sweep file")
     args = parser.parse_args(argv)
     columns = list(load_sweep(args.sweep).columns)
-    ticks = pl.scan_parquet(args.study / "ticks", hive_partitioning=True)
-    ranking = score_points(ticks, real_facts(), columns, args.burn)
-    ranking.write_csv(args.study / "ranking.csv")
+    real = real_facts()
+    studies = [pl.scan_parquet(d / "ticks", hive_partitioning=True) for d in args.study]
+    scored = [score_points(ticks, real, columns, args.burn) for ticks in studies]
+    ranking = with_holdouts(scored[0], scored[1:])
+    ranking.write_csv(args.study[0] / "ranking.csv")
     with pl.Config(tbl_rows=100, tbl_cols=30, tbl_width_chars=250, float_precision=3):
         print(ranking)
     best = ranking.row(0, named=True)

@@ -1,9 +1,14 @@
-"""The realistic market (conf/realistic.yaml) shows the stylized facts of real returns.
+"""The realistic market (conf/realistic.yaml) shows the stylized facts of real returns,
+across scenarios and seeds.
 
-The committed config runs as it is, shortened for CI: 4 seeds x 3 symbols x 2,000 ticks,
-12 series, and is held to the checklist of ``analysis.checks.check_facts`` (the criteria
-and why each has a size of 5% or less are in that module). The same checklist fails for
-the market before calibration round 5, whose reactive agents all chase breakouts.
+The committed config runs as it is, 8 times over (8 independent runs of its default size:
+4 scenarios x 3 symbols x 3,000 ticks, seeds 0-31; run 0 has the seeds of
+``qtgjax-run --config-name realistic``), and is held to the checklist of
+``analysis.checks.check_facts`` by ``check_runs``: every fact must hold in every run, and
+the two "no autocorrelation" tests, each of size 5%, may reject in at most 2 of the 8 runs
+(more would itself be significant: P(3 or more of 8) = 0.6% at a 5% size). The criteria
+and why each has a size of 5% or less are in ``analysis/checks.py``. The same checks fail
+for the market whose reactive agents all chase breakouts.
 """
 
 from __future__ import annotations
@@ -12,61 +17,66 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.checks import check_facts
+from analysis.checks import check_runs
 from analysis.series import split_series
 
-SEEDS = 4
-TICKS = 2000
+RUNS = 8
+SCENARIOS = 4  # per run, as in conf/realistic.yaml
 BURN = 200  # ticks dropped while the variance EMA and the book fill up
-SHORTENED = [f"scenarios={SEEDS}", f"ticks={TICKS}"]
 
 
-def run_checks(overrides) -> pl.DataFrame:
-    """check_facts of the realistic config run with ``overrides``, on its ticks table after
-    the burn-in: one series per scenario x symbol, with volume and the engine's taker flow
-    (signed aggressor lots) as the order flow."""
+def run_checks(overrides, runs: int = RUNS) -> dict[str, dict]:
+    """check_runs of ``runs`` runs of the realistic config with ``overrides``: scenarios
+    4r .. 4r+3 make run r, each split into one series per scenario x symbol after the
+    burn-in, with volume and the engine's taker flow (signed aggressor lots) as the flow.
+    {check: row}."""
     import qtgjax
 
-    res = qtgjax.simulate(qtgjax.load_config(overrides, config_name="realistic"))
-    return check_facts(split_series(res.tables()["ticks"].filter(pl.col("tick") >= BURN)))
+    cfg = qtgjax.load_config([*overrides, f"scenarios={SCENARIOS * runs}"], "realistic")
+    ticks = qtgjax.simulate(cfg).tables()["ticks"].filter(pl.col("tick") >= BURN)
+    per_run = [
+        split_series(ticks.filter(pl.col("scenario") // SCENARIOS == r)) for r in range(runs)
+    ]
+    return {row["check"]: row for row in check_runs(per_run).iter_rows(named=True)}
 
 
 @pytest.fixture(scope="module")
 def checks() -> dict[str, dict]:
-    return {row["check"]: row for row in run_checks(SHORTENED).iter_rows(named=True)}
+    return run_checks([])
 
 
 def test_fat_tails_at_the_tick_scale_that_thin_out_with_aggregation(checks):
-    assert checks["fat_tails"]["passed"], checks["fat_tails"]
-    assert checks["aggregational_gaussianity"]["passed"], checks["aggregational_gaussianity"]
+    assert checks["fat_tails"]["failed"] == 0, checks["fat_tails"]
+    assert checks["aggregational_gaussianity"]["failed"] == 0, checks["aggregational_gaussianity"]
 
 
 def test_no_linear_autocorrelation_beyond_the_first_lags(checks):
-    assert checks["no_autocorrelation_mean"]["passed"], checks["no_autocorrelation_mean"]
-    assert checks["no_autocorrelation_series"]["passed"], checks["no_autocorrelation_series"]
+    for name in ("no_autocorrelation_mean", "no_autocorrelation_series"):
+        assert checks[name]["allowed"] == 2, checks[name]
+        assert checks[name]["passed"], checks[name]
 
 
 def test_volatility_clusters_for_tens_of_ticks(checks):
-    assert checks["volatility_clustering"]["passed"], checks["volatility_clustering"]
-    assert checks["clustering_every_series"]["passed"], checks["clustering_every_series"]
+    assert checks["volatility_clustering"]["failed"] == 0, checks["volatility_clustering"]
+    assert checks["clustering_every_series"]["failed"] == 0, checks["clustering_every_series"]
 
 
 def test_volume_and_volatility_move_together(checks):
-    assert checks["volume_volatility"]["passed"], checks["volume_volatility"]
+    assert checks["volume_volatility"]["failed"] == 0, checks["volume_volatility"]
 
 
 def test_price_impact_is_concave_in_order_flow(checks):
-    assert checks["concave_impact"]["passed"], checks["concave_impact"]
+    assert checks["concave_impact"]["failed"] == 0, checks["concave_impact"]
 
 
 def test_breakout_chasing_reactive_agents_fail_the_autocorrelation_checks():
-    # Round 4's market: every reactive agent's price trigger chases the breakout (mean
-    # p 2e-44, 10 of 12 series rejecting); the other facts still hold.
-    table = run_checks(
-        [*SHORTENED, "families.reactive.params.fade_share=0.0", "market.vol_smoothing=0.01"]
-    )
-    failed = set(table.filter(~pl.col("passed"))["check"])
-    assert failed == {"no_autocorrelation_mean", "no_autocorrelation_series"}, table
+    # every reactive agent's price trigger chases the breakout (the market before round 5):
+    # both tests reject in every run (measured: 4 of 4, 1 allowed); its trends also keep
+    # the kurtosis from falling with the horizon in one run
+    chasing = run_checks(["families.reactive.params.fade_share=0.0"], runs=4)
+    for name in ("no_autocorrelation_mean", "no_autocorrelation_series"):
+        assert chasing[name]["failed"] == 4 > chasing[name]["allowed"], chasing[name]
+    assert all(chasing[name]["failed"] == 0 for name in ("fat_tails", "volatility_clustering"))
 
 
 def test_threshold_traders_grow_active_with_volatility_and_adapt_thresholds():
