@@ -42,6 +42,7 @@ import polars as pl
 from analysis.series import Series
 from analysis.stylized_facts import (
     abs_acf,
+    chance_rejections,
     excess_kurtosis,
     horizon_returns,
     uncorrelated_test,
@@ -49,6 +50,7 @@ from analysis.stylized_facts import (
     white_noise_band,
 )
 
+SIZE = 0.05  # the size of the no-autocorrelation tests
 SCHEMA = {"check": pl.String, "measured": pl.String, "criterion": pl.String, "passed": pl.Boolean}
 
 
@@ -100,18 +102,18 @@ def tail_checks(returns: list[np.ndarray]) -> list[dict]:
 
 
 def autocorrelation_checks(returns: list[np.ndarray]) -> list[dict]:
-    test = uncorrelated_test(returns, lags=range(3, 21))
-    rejected = int(np.sum(test["series_p"] < 0.05))
+    test = uncorrelated_test(returns, lags=range(3, 21), level=SIZE)
+    rejected = int(np.sum(test["series_p"] < SIZE))
     return [
         _row(
             "no_autocorrelation_mean",
             f"robust Box-Pierce p of the mean acf, lags 3-20: {test['mean_p']:.3g}",
-            ">= 0.05",
-            test["mean_p"] >= 0.05,
+            f">= {SIZE}",
+            test["mean_p"] >= SIZE,
         ),
         _row(
             "no_autocorrelation_series",
-            f"series rejecting at 5%: {rejected} of {len(returns)}",
+            f"series rejecting at {SIZE:.0%}: {rejected} of {len(returns)}",
             f"<= {test['max_rejections']}",
             rejected <= test["max_rejections"],
         ),
@@ -196,18 +198,16 @@ NULL_CHECKS = ("no_autocorrelation_mean", "no_autocorrelation_series")
 def check_runs(runs: Sequence[Sequence[Series]], level: float = 0.05) -> pl.DataFrame:
     """:func:`check_facts` of each independent run (its series), summarised per check:
     ``check, failed, runs, allowed, passed``. A fact (fat tails, clustering, ...) is
-    allowed no failing run; each of :data:`NULL_CHECKS` tests "no autocorrelation" at 5%,
-    so it may fail in up to ``binom.isf(level, runs, 0.05)`` runs (the count beyond which
-    that many rejections would themselves be significant at ``level``)."""
-    from scipy.stats import binom
-
+    allowed no failing run; each of :data:`NULL_CHECKS` tests "no autocorrelation" at
+    :data:`SIZE`, so it may fail in as many runs as chance allows at ``level``
+    (:func:`~analysis.stylized_facts.chance_rejections`)."""
     tables = [check_facts(series) for series in runs]
     failed = (
         pl.concat(tables)
         .group_by("check", maintain_order=True)
         .agg((~pl.col("passed")).sum().cast(pl.Int64).alias("failed"))
     )
-    chance = int(binom.isf(level, len(runs), 0.05))
+    chance = chance_rejections(len(runs), SIZE, level)
     return failed.with_columns(
         runs=pl.lit(len(runs), pl.Int64),
         allowed=pl.when(pl.col("check").is_in(NULL_CHECKS))

@@ -328,6 +328,15 @@ def test_checklist_passes_a_clustered_market_and_names_what_others_miss():
     assert {"fat_tails", "volatility_clustering"} <= failed(gaussian)
 
 
+def test_chance_rejections_is_the_binomial_tail_cut():
+    for n in (4, 8, 12, 192):
+        k = sf.chance_rejections(n)
+        # P(more than k of n reject) <= 5% < P(more than k - 1 reject), each test at 5%
+        tail = [sum(stats.binom.pmf(j, n, 0.05) for j in range(m + 1, n + 1)) for m in (k - 1, k)]
+        assert tail[1] <= 0.05 < tail[0], (n, k, tail)
+    assert [sf.chance_rejections(n) for n in (4, 8, 192)] == [1, 2, 15]
+
+
 def test_check_runs_allows_chance_rejections_of_the_null_checks_but_no_missing_fact():
     from analysis.checks import NULL_CHECKS, check_runs
     from analysis.series import Series
