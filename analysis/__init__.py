@@ -1,26 +1,6 @@
-"""Analysis of qtgjax results with Polars: load a study or run folder, summarise by swept
-values with confidence intervals over seeds, draw figures, write an HTML report.
+"""User-facing analysis scripts of the repository (not installed with the wheel).
 
-It reads Parquet and ``study.yaml`` only; it never imports the engine.
-
->>> from analysis import open_study, summarise                        # doctest: +SKIP
->>> study = open_study("results/sweeps/smoke")                        # doctest: +SKIP
->>> summarise(study.summary(), study.swept, ["volatility_bp"])        # doctest: +SKIP
+The analysis library itself is :mod:`qtgjax.analysis` (``from qtgjax.analysis import
+open_study, summarise``); this folder holds scripts run from a clone, such as
+``python -m analysis.calibrate_market``.
 """
-
-from analysis.load import ResultsError, Study, open_study, scan_table
-from analysis.report import write_report
-from analysis.stats import league_table, summarise
-from analysis.stylized_facts import distance, facts
-
-__all__ = [
-    "ResultsError",
-    "Study",
-    "distance",
-    "facts",
-    "league_table",
-    "open_study",
-    "scan_table",
-    "summarise",
-    "write_report",
-]

@@ -13,7 +13,7 @@ Usage::
         --sweep sweeps/calibrate_realistic_flow.yaml
 
 Each point's ticks (all seeds and symbols, after a burn-in) go through
-``analysis.stylized_facts.facts``; the point's score is ``distance`` to the facts of the
+``qtgjax.analysis.stylized_facts.facts``; the point's score is ``distance`` to the facts of the
 S&P 500 daily closes shipped with ``arch`` (the reference: 5,000 returns with every fact
 the issue asks for — fat tails thinning with the horizon, no linear autocorrelation,
 volatility clustering that lasts for months). The distance to Bitstamp BTC 1-second bars
@@ -22,7 +22,7 @@ long, its returns are mostly zero and show almost no clustering. Quoted spreads 
 depths are left out of the distance (a daily index has none).
 
 Points are ranked first by how many of the checks that the realistic market must pass
-(:func:`analysis.checks.check_facts`, the checklist ``tests/test_realism.py`` asserts:
+(:func:`qtgjax.analysis.checks.check_facts`, the checklist ``tests/test_realism.py`` asserts:
 fat tails thinning with aggregation, no return autocorrelation at lags 3..20 on the mean
 and per series, volatility clustering to lag 30 on the mean and every series,
 volume-volatility correlation, concave impact) they fail (summed over the holdouts: the
@@ -42,9 +42,9 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.checks import check_facts  # noqa: E402
-from analysis.series import split_series  # noqa: E402
-from analysis.stylized_facts import distance, facts  # noqa: E402
+from qtgjax.analysis.checks import check_facts  # noqa: E402
+from qtgjax.analysis.series import split_series  # noqa: E402
+from qtgjax.analysis.stylized_facts import distance, facts  # noqa: E402
 from qtgjax.api import load_config  # noqa: E402
 from qtgjax.sweep.plan import compose_base  # noqa: E402
 from qtgjax.sweep.spec import expand_points, load_sweep  # noqa: E402
@@ -66,7 +66,7 @@ SUMMARY = [  # (column, statistic, x): facts shown next to the distance
 
 def real_facts() -> dict[str, pl.DataFrame]:
     """Facts of the real series that could be loaded: {"sp500": ..., "btc_1s": ...}."""
-    from analysis import real_data
+    from qtgjax.analysis import real_data
 
     out = {"sp500": facts(real_data.sp500_ticks(), source="sp500")}
     try:
@@ -86,7 +86,7 @@ def summary_row(table: pl.DataFrame) -> dict[str, float]:
 
 
 def violations(frame: pl.DataFrame) -> int:
-    """How many checks of :func:`analysis.checks.check_facts` the point's series (one per
+    """How many checks of :func:`qtgjax.analysis.checks.check_facts` the point's series (one per
     scenario x symbol of its ticks ``frame``) fail. 0 = admissible."""
     return int((~check_facts(split_series(frame)).get_column("passed")).sum())
 

@@ -4,7 +4,7 @@ across scenarios and seeds.
 The committed config runs as it is, 8 times over (8 independent runs of its default size:
 4 scenarios x 3 symbols x 3,000 ticks, seeds 0-31; run 0 has the seeds of
 ``qtgjax-run --config-name realistic``), and is held to the checklist of
-``analysis.checks.check_facts`` by ``check_runs``: every fact must hold in every run, and
+``qtgjax.analysis.checks.check_facts`` by ``check_runs``: every fact must hold in every run, and
 the two "no autocorrelation" tests, each of size 5%, may reject in at most 2 of the 8 runs
 (more would itself be significant: P(3 or more of 8) = 0.6% at a 5% size). The criteria
 and why each has a size of 5% or less are in ``analysis/checks.py``. The same checks fail
@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.checks import check_runs
-from analysis.series import split_series
+from qtgjax.analysis.checks import check_runs
+from qtgjax.analysis.series import split_series
 
 RUNS = 8
 SCENARIOS = 4  # per run, as in conf/realistic.yaml

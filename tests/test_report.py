@@ -3,7 +3,6 @@ league table, and the figures and HTML page for a sweep and for a single run."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
@@ -15,16 +14,12 @@ import yaml
 
 import qtgjax
 from conftest import SMALL
+from qtgjax.analysis import league_table, open_study, summarise, write_report
+from qtgjax.analysis.load import ResultsError
+from qtgjax.cli.report import cli as report_cli
 from qtgjax.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-if importlib.util.find_spec("analysis") is None:  # analysis/ not installed: the checkout's
-    sys.path.insert(0, str(ROOT))
-
-from analysis import league_table, open_study, summarise, write_report  # noqa: E402
-from analysis.load import ResultsError  # noqa: E402
-from qtgjax.cli.report import cli as report_cli  # noqa: E402
-
 BASE = [o for o in SMALL if not o.startswith(("scenarios=", "ticks="))] + ["ticks=2000"]
 STUDY = {
     "description": "report test",

@@ -1,23 +1,18 @@
-"""``analysis.stylized_facts`` against direct NumPy/SciPy computations on synthetic data with
+"""``qtgjax.analysis.stylized_facts`` against direct NumPy/SciPy computations on synthetic data with
 known properties, the real data sets' known facts, and the realism page of a small run."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy import signal, stats
 
-ROOT = Path(__file__).resolve().parents[1]
-if importlib.util.find_spec("analysis") is None:  # analysis/ not installed: the checkout's
-    sys.path.insert(0, str(ROOT))
-
-from analysis import real_data  # noqa: E402
-from analysis import stylized_facts as sf  # noqa: E402
+from qtgjax.analysis import real_data
+from qtgjax.analysis import stylized_facts as sf
 
 REAL_MODULES = {"sp500": "arch", "btc": "ob_analytics"}
 
@@ -276,8 +271,8 @@ def test_missing_data_package_names_what_to_install(monkeypatch):
 
 
 def test_realism_page_of_a_small_run(small_result, tmp_path):
-    from analysis import write_report
-    from analysis.realism import write_realism
+    from qtgjax.analysis import write_report
+    from qtgjax.analysis.realism import write_realism
 
     run = tmp_path / "run"
     small_result.write(run)
@@ -301,8 +296,8 @@ def test_realism_page_of_a_small_run(small_result, tmp_path):
 
 
 def test_checklist_passes_a_clustered_market_and_names_what_others_miss():
-    from analysis.checks import check_facts, impact_exponent
-    from analysis.series import Series
+    from qtgjax.analysis.checks import check_facts, impact_exponent
+    from qtgjax.analysis.series import Series
 
     rng = np.random.default_rng(11)
 
@@ -338,8 +333,8 @@ def test_chance_rejections_is_the_binomial_tail_cut():
 
 
 def test_check_runs_allows_chance_rejections_of_the_null_checks_but_no_missing_fact():
-    from analysis.checks import NULL_CHECKS, check_runs
-    from analysis.series import Series
+    from qtgjax.analysis.checks import NULL_CHECKS, check_runs
+    from qtgjax.analysis.series import Series
 
     def run(seed):  # 12 series of 3,000 GARCH-t returns: the facts that need no volume
         return [Series(garch(3000, seed=20 * seed + i, nu=5)) for i in range(12)]

@@ -25,8 +25,8 @@ def cli(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-realism", action="store_true", help="skip the realism page")
     args = parser.parse_args(argv)
-    from analysis import ResultsError, write_report
-    from analysis.realism import REAL_SOURCES
+    from qtgjax.analysis import ResultsError, write_report
+    from qtgjax.analysis.realism import REAL_SOURCES
 
     real = None if args.no_realism else [r for r in args.real.split(",") if r]
     unknown = sorted(set(real or ()) - set(REAL_SOURCES))

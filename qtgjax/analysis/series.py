@@ -1,5 +1,5 @@
 """Price series out of ticks-like tables and price arrays, aligned on the return steps,
-with the signed order flow that :mod:`analysis.stylized_facts` uses for price impact."""
+with the signed order flow that :mod:`qtgjax.analysis.stylized_facts` uses for price impact."""
 
 from __future__ import annotations
 

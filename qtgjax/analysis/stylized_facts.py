@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 import polars as pl
 
-from analysis.series import (  # noqa: F401  (re-exported: part of this API)
+from qtgjax.analysis.series import (  # noqa: F401  (re-exported: part of this API)
     COLUMNS,
     FLOW_CHOICES,
     SERIES_KEYS,

@@ -1,5 +1,5 @@
 """Real market data for the stylized facts, as ticks-like Polars frames for
-:func:`analysis.stylized_facts.facts`.
+:func:`qtgjax.analysis.stylized_facts.facts`.
 
 - S&P 500 daily bars 1999-2018 shipped with ``arch`` (``arch.data.sp500``; NCSA licence),
   dividend-adjusted: one series, one row per trading day.

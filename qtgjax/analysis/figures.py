@@ -221,7 +221,7 @@ def metric_vs_parameter(
 ) -> Figure:
     """Each metric's mean over seeds against one swept value, with its confidence band; one
     line per value of ``hue`` (the other swept values averaged over). ``stats`` comes from
-    :func:`analysis.stats.summarise` grouped by ``[x]`` or ``[x, hue]``."""
+    :func:`qtgjax.analysis.stats.summarise` grouped by ``[x]`` or ``[x, hue]``."""
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
     fig = Figure(figsize=(4.6 * cols, 3.3 * rows))

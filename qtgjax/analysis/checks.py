@@ -14,7 +14,7 @@ Checks (``n`` returns per series, ``B`` series):
   under normality, ``8 sqrt(24 / n)``.
 - ``aggregational_gaussianity``: the mean kurtosis falls from 1 to 5 to 20 steps.
 - ``no_autocorrelation_mean`` / ``no_autocorrelation_series``: returns at lags 3..20 pass
-  :func:`~analysis.stylized_facts.uncorrelated_test` (robust to volatility clustering;
+  :func:`~qtgjax.analysis.stylized_facts.uncorrelated_test` (robust to volatility clustering;
   lags 1-2 hold the bid-ask bounce): the mean over the series at 5%, and no more series
   reject than chance allows.
 - ``volatility_clustering``: the mean abs-return autocorrelation is above the joint 95%
@@ -39,8 +39,8 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from analysis.series import Series
-from analysis.stylized_facts import (
+from qtgjax.analysis.series import Series
+from qtgjax.analysis.stylized_facts import (
     abs_acf,
     chance_rejections,
     excess_kurtosis,
@@ -179,7 +179,7 @@ def volume_and_impact_checks(series: Sequence[Series]) -> list[dict]:
 
 
 def check_facts(series: Sequence[Series]) -> pl.DataFrame:
-    """The checklist (module docstring) for ``series`` (:func:`analysis.series.split_series`
+    """The checklist (module docstring) for ``series`` (:func:`qtgjax.analysis.series.split_series`
     of a ticks table, or :class:`Series` built from arrays): ``check, measured, criterion,
     passed``; volume and impact checks only where the series have volume / signed flow."""
     returns = [s.returns[np.isfinite(s.returns)] for s in series]
@@ -200,7 +200,7 @@ def check_runs(runs: Sequence[Sequence[Series]], level: float = 0.05) -> pl.Data
     ``check, failed, runs, allowed, passed``. A fact (fat tails, clustering, ...) is
     allowed no failing run; each of :data:`NULL_CHECKS` tests "no autocorrelation" at
     :data:`SIZE`, so it may fail in as many runs as chance allows at ``level``
-    (:func:`~analysis.stylized_facts.chance_rejections`)."""
+    (:func:`~qtgjax.analysis.stylized_facts.chance_rejections`)."""
     tables = [check_facts(series) for series in runs]
     failed = (
         pl.concat(tables)

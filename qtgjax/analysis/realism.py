@@ -3,10 +3,11 @@
 ``write_realism(ticks, folder)`` writes ``folder/realism/index.html`` with PNG figures
 (return distributions at several horizons, ACF of returns and absolute returns and the
 leverage correlation with confidence bands, kurtosis by horizon, the impact curve, spread
-and depth distributions), the checklist of :mod:`analysis.checks` for the run and for
+and depth distributions), the checklist of :mod:`qtgjax.analysis.checks` for the run and for
 each real source, and the tables of facts and distances
-(:mod:`analysis.stylized_facts`). Real data come from :mod:`analysis.real_data`; a source
-whose package is missing is named on the page and left out.
+(:mod:`qtgjax.analysis.stylized_facts`). Real data come from
+:mod:`qtgjax.analysis.real_data`; a source whose package is missing is named on the page
+and left out.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from analysis import real_data
-from analysis import stylized_facts as sf
-from analysis.checks import check_facts
-from analysis.figures import pick_scenarios
+from qtgjax.analysis import real_data
+from qtgjax.analysis import stylized_facts as sf
+from qtgjax.analysis.checks import check_facts
+from qtgjax.analysis.figures import pick_scenarios
 
 REAL_SOURCES = {
     "sp500": ("S&P 500, daily, 1999-2018 (arch)", real_data.sp500_ticks),
@@ -244,7 +245,7 @@ def write_realism(
         real: real sources to compare with (keys of :data:`REAL_SOURCES`).
         max_scenarios: most scenarios used (spread evenly over the study).
     """
-    from analysis.report import STYLE, html_table, save
+    from qtgjax.analysis.report import STYLE, html_table, save
 
     out = Path(folder) / "realism"
     out.mkdir(parents=True, exist_ok=True)
@@ -287,10 +288,11 @@ def write_realism(
         f"<p><b>sim</b>: {len(series['sim'])} series (scenario x symbol) of {n_obs['sim']} "
         f"one-tick returns; signed flow from: {', '.join(kinds)}.</p><ul>{described}</ul>",
         *[f"<p class='note'>{html.escape(n)}</p>" for n in notes],
-        "<h2>Distance to real data</h2><p class='note'>analysis.stylized_facts.distance "
+        "<h2>Distance to real data</h2><p class='note'>qtgjax.analysis.stylized_facts.distance "
         "(0 = same facts) and the RMS difference of each statistic.</p>",
         html_table(distances) if distances.height else "<p>no real data</p>",
-        "<h2>Checklist</h2><p class='note'>analysis.checks.check_facts: the facts a realistic "
+        "<h2>Checklist</h2><p class='note'>qtgjax.analysis.checks.check_facts: the facts a "
+        "realistic "
         "market must show (tests/test_realism.py asserts them for conf/realistic.yaml), "
         "each at a size of 5% or less; the real data are judged the same way.</p>",
         html_table(checklist, max_rows=100),

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.figures import (
+from qtgjax.analysis.figures import (
     depth_heatmap,
     league_chart,
     metric_vs_parameter,
     price_paths,
     volume_spread,
 )
-from analysis.load import Study, open_study
-from analysis.stats import league_table, summarise
+from qtgjax.analysis.load import Study, open_study
+from qtgjax.analysis.stats import league_table, summarise
 
 MAX_HUES = 6
 MAX_TABLE_ROWS = 200
@@ -166,7 +166,7 @@ def header(study: Study) -> str:
 
 def realism_sections(study: Study, folder: Path, real: Sequence[str]) -> list[str]:
     """Write the realism page (``realism/index.html``) and link it."""
-    from analysis.realism import write_realism
+    from qtgjax.analysis.realism import write_realism
 
     page = write_realism(study.scan("ticks"), folder, real)
     return [
