@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/qtgjax-run out=results/demo
 
 test: $(STAMP)
+	bash .ci/install-debian-packages
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q tests
 
