@@ -18,6 +18,7 @@ from qtgjax.agents.registry import get_family, known_kinds
 from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.auction import MAX_BOOK_LOTS
 from qtgjax.market.money import MAX_PRICE_TICKS
+from qtgjax.sim.depth import DepthSpec
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
 
@@ -297,6 +298,20 @@ def check_fee_account(families_cfg: Mapping) -> None:
             )
 
 
+RECORD_DEFAULTS = {"depth": 0, "depth_every": 1}
+
+
+def build_records(cfg: Mapping, n_levels: int, n_ticks: int) -> DepthSpec:
+    """The optional records of ``record:`` (all off when the section is missing)."""
+    record = cfg.get("record") or {}
+    if not isinstance(record, Mapping):
+        raise ConfigError(f"record: expected a mapping, got {record!r}")
+    schema = {"depth": (0, n_levels), "depth_every": (1, max(n_ticks, 1))}
+    check_keys(record, schema, "record")
+    values = {k: number({**RECORD_DEFAULTS, **record}, k, b, "record") for k, b in schema.items()}
+    return DepthSpec(levels=values["depth"], every=values["depth_every"])
+
+
 def _scalar(value):
     return jnp.int32(value) if isinstance(value, int) else jnp.float32(value)
 
@@ -329,6 +344,7 @@ def build(cfg: Mapping) -> Built:
         n_ages=market_values["age_classes"],
         families=tuple(b[0] for b in built),
         history=market_values["history"],
+        depth=build_records(cfg, n_levels, run["ticks"]),
     )
     bound = book_lots_bound(static, families_cfg)
     if bound >= MAX_BOOK_LOTS:

@@ -179,9 +179,15 @@ def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """The three result tables of a run, by name."""
-    return {
+    """The result tables of a run, by name (``depth`` only when it was recorded)."""
+    from qtgjax.io.records import depth_table, family_pnl_table
+
+    tables = {
         "ticks": ticks_table(static, out, tick_size, first_scenario),
         "agents": agents_table(static, out, tick_size, first_scenario),
         "positions": positions_table(static, out, first_scenario),
+        "family_pnl": family_pnl_table(static, family_wealth(out), tick_size, first_scenario),
     }
+    if out.depth is not None:
+        tables["depth"] = depth_table(static, out, tick_size, first_scenario)
+    return tables

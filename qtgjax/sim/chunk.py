@@ -88,7 +88,8 @@ def scenario_bytes(static: SimStatic, params: SimParams, n_ticks: int) -> int:
     tick, no compilation), once per market shape.
     """
     state_bytes, record_bytes = _state_and_record_bytes(static, _shapes(params))
-    return (2 + WORKING_SET_STATES) * state_bytes + n_ticks * record_bytes
+    depth_bytes = static.depth.rows(n_ticks) * static.n_symbols * 2 * static.depth.levels * 8
+    return (2 + WORKING_SET_STATES) * state_bytes + n_ticks * record_bytes + depth_bytes
 
 
 def _shapes(tree):

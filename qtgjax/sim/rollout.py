@@ -11,9 +11,10 @@ import jax.numpy as jnp
 from qtgjax.agents.registry import get_family
 from qtgjax.market import money
 from qtgjax.market.types import Accounts, Orders
+from qtgjax.sim.depth import DepthLevels, scan_with_depth
 from qtgjax.sim.fundamentals import init_fundamentals
 from qtgjax.sim.signals import init_indicators
-from qtgjax.sim.tick import step
+from qtgjax.sim.tick import step, step_book
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
 
 
@@ -57,12 +58,15 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
 
 
 def run_scenario(static: SimStatic, params: SimParams, key, n_ticks: int):
-    """One scenario: (initial state, final state, records stacked over ticks)."""
+    """One scenario: (initial state, final state, records stacked over ticks), and the
+    depth records when ``static.depth`` asks for them."""
     k_init, k_run = jax.random.split(key)
     state0 = init_state(static, params, k_init)
-    final, records = jax.lax.scan(
-        lambda s, k: step(static, params, s, k), state0, jax.random.split(k_run, n_ticks)
-    )
+    keys = jax.random.split(k_run, n_ticks)
+    if static.depth.levels:
+        step_one = partial(step_book, static, params)
+        return state0, *scan_with_depth(step_one, state0, keys, static.depth, static.n_levels)
+    final, records = jax.lax.scan(lambda s, k: step(static, params, s, k), state0, keys)
     return state0, final, records
 
 
@@ -73,11 +77,13 @@ class Rollout(NamedTuple):
         initial: SimState before the first tick.
         final: SimState after the last tick.
         records: TickRecord with axes (B, T, ...).
+        depth: DepthLevels with axes (B, R, ...) when ``static.depth.levels > 0``, else None.
     """
 
     initial: SimState
     final: SimState
     records: TickRecord
+    depth: DepthLevels | None = None
 
 
 @partial(jax.jit, static_argnames=("static", "n_ticks"))

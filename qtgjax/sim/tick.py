@@ -242,6 +242,14 @@ def fee_account_index(static: SimStatic) -> int | None:
 
 def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:
     """Advance one scenario by one tick. Pure; loop-free over agents."""
+    new_state, record, _ = step_book(static, params, state, key)
+    return new_state, record
+
+
+def step_book(static: SimStatic, params: SimParams, state: SimState, key):
+    """:func:`step`, also returning ``(residual, anchor)``: the residual book after the
+    auction (LevelTotals int32[S, K]) and the anchor of the grid it was cleared on (int32[S])
+    — what the per-level depth record (:mod:`qtgjax.sim.depth`) reads."""
     k_act, k_fund = jax.random.split(key)
     view = observe(state, params)
     orders, extras = act_all(static, params, state, view, k_act)
@@ -255,6 +263,5 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
     market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     flow = taker_flow(orders, fills)
-    return new_state, record_tick(
-        state.market, new_state, volume, flow, clear_price, residual, fills, fees
-    )
+    record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, fees)
+    return new_state, record, (residual, state.market.anchor)

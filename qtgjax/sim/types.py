@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.money import Money
 from qtgjax.market.types import Accounts
+from qtgjax.sim.depth import DepthSpec
 from qtgjax.sim.signals import IndicatorParams, IndicatorState
 from qtgjax.tree import pytree, static_field
 
@@ -27,6 +28,8 @@ class SimStatic:
         n_ages: age classes for time priority; ages >= n_ages - 1 share the oldest class.
         families: one :class:`FamilySpec` per family, in result order.
         history: H, closes kept per symbol for window indicators.
+        depth: the per-level depth record (``record.depth``, ``record.depth_every``);
+            off by default, and then compiled out.
     """
 
     n_symbols: int = static_field()
@@ -34,6 +37,7 @@ class SimStatic:
     n_ages: int = static_field()
     families: tuple[FamilySpec, ...] = static_field()
     history: int = static_field(default=64)
+    depth: DepthSpec = static_field(default=DepthSpec())
 
 
 @pytree

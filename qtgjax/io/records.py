@@ -1,0 +1,94 @@
+"""Tables of the optional and per-tick records: ``depth.parquet`` (``record.depth=K``) and
+``family_pnl.parquet`` (every run). Schemas in the README."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from qtgjax.sim.depth import ASK, BID
+from qtgjax.sim.rollout import Rollout
+from qtgjax.sim.types import SimStatic
+
+DEPTH_SCHEMA = {
+    "scenario": pl.Int64,
+    "venue": pl.Int32,
+    "symbol": pl.Int32,
+    "tick": pl.Int64,
+    "side": pl.Utf8,
+    "level": pl.Int32,
+    "price": pl.Float64,
+    "lots": pl.Int64,
+}
+SIDES = {BID: "bid", ASK: "ask"}
+
+
+def depth_table(
+    static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0
+) -> pl.DataFrame:
+    """One row per (scenario, venue, symbol, recorded tick, side, level) with lots resting:
+    the top ``record.depth`` levels per side of the residual book, level 1 = best."""
+    if out.depth is None:
+        return pl.DataFrame(schema=DEPTH_SCHEMA)
+    lots = np.asarray(out.depth.lots)  # [B, R, S, 2, L]
+    price = np.asarray(out.depth.price)
+    n_b, n_r, n_s, n_sides, n_l = lots.shape
+    scen, row, sym, side, level = (
+        a.ravel() for a in np.meshgrid(*(np.arange(n) for n in lots.shape), indexing="ij")
+    )
+    keep = lots.ravel() > 0
+    ticks = np.arange(n_r, dtype=np.int64) * static.depth.every
+    side_names = np.array([SIDES[i] for i in range(n_sides)])
+    df = pl.DataFrame(
+        {
+            "scenario": (scen[keep] + first_scenario).astype(np.int64),
+            "venue": np.zeros(keep.sum(), np.int32),
+            "symbol": sym[keep].astype(np.int32),
+            "tick": ticks[row[keep]],
+            "side": side_names[side[keep]],
+            "level": (level[keep] + 1).astype(np.int32),
+            "price": price.ravel()[keep].astype(np.float64) * tick_size,
+            "lots": lots.ravel()[keep].astype(np.int64),
+        },
+        schema=DEPTH_SCHEMA,
+    )
+    return df.sort("scenario", "venue", "symbol", "tick", "side", "level")
+
+
+FAMILY_PNL_SCHEMA = {
+    "scenario": pl.Int64,
+    "family": pl.Utf8,
+    "tick": pl.Int64,
+    "pnl": pl.Int64,
+    "pnl_per_agent": pl.Float64,
+}
+
+
+def family_pnl_table(
+    static: SimStatic, wealth: np.ndarray, tick_size: float, first_scenario: int = 0
+) -> pl.DataFrame:
+    """One row per (scenario, family, tick): the family's mark-to-market P&L after the
+    tick's auction (cash + positions at the close, minus the start), exact cash units and
+    currency per agent; the last tick's ``pnl`` is ``agents.parquet``'s.
+
+    Args:
+        wealth: int64[B, T + 1, F] from :func:`qtgjax.io.tables.family_wealth`.
+    """
+    pnl = wealth[:, 1:] - wealth[:, :1]  # [B, T, F]
+    n_b, n_t, n_f = pnl.shape
+    scen, tick, fam = (
+        a.ravel() for a in np.meshgrid(np.arange(n_b), np.arange(n_t), np.arange(n_f), indexing="ij")
+    )
+    n_agents = np.array([f.n_agents for f in static.families], np.float64)
+    names = np.array([f.name for f in static.families])
+    df = pl.DataFrame(
+        {
+            "scenario": (scen + first_scenario).astype(np.int64),
+            "family": names[fam],
+            "tick": tick.astype(np.int64),
+            "pnl": pnl.ravel(),
+            "pnl_per_agent": pnl.ravel() * tick_size / n_agents[fam],
+        },
+        schema=FAMILY_PNL_SCHEMA,
+    )
+    return df.sort("scenario", "family", "tick")
