@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from qtgjax.io.tables import _grid
 from qtgjax.sim.depth import ASK, BID
 from qtgjax.sim.rollout import Rollout
 from qtgjax.sim.types import SimStatic
@@ -32,10 +33,8 @@ def depth_table(
         return pl.DataFrame(schema=DEPTH_SCHEMA)
     lots = np.asarray(out.depth.lots)  # [B, R, S, 2, L]
     price = np.asarray(out.depth.price)
-    n_b, n_r, n_s, n_sides, n_l = lots.shape
-    scen, row, sym, side, level = (
-        a.ravel() for a in np.meshgrid(*(np.arange(n) for n in lots.shape), indexing="ij")
-    )
+    n_r, n_sides = lots.shape[1], lots.shape[3]
+    scen, row, sym, side, level = _grid(*lots.shape)
     keep = lots.ravel() > 0
     ticks = np.arange(n_r, dtype=np.int64) * static.depth.every
     side_names = np.array([SIDES[i] for i in range(n_sides)])
@@ -75,10 +74,7 @@ def family_pnl_table(
         wealth: int64[B, T + 1, F] from :func:`qtgjax.io.tables.family_wealth`.
     """
     pnl = wealth[:, 1:] - wealth[:, :1]  # [B, T, F]
-    n_b, n_t, n_f = pnl.shape
-    scen, tick, fam = (
-        a.ravel() for a in np.meshgrid(np.arange(n_b), np.arange(n_t), np.arange(n_f), indexing="ij")
-    )
+    scen, tick, fam = _grid(*pnl.shape)
     n_agents = np.array([f.n_agents for f in static.families], np.float64)
     names = np.array([f.name for f in static.families])
     df = pl.DataFrame(
