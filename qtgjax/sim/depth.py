@@ -102,14 +102,15 @@ def scan_with_depth(step_book: Callable, state, keys, spec: DepthSpec, n_levels:
         step_book: ``(state, key) -> (state, record, (residual, anchor))``, one tick that
             also returns its residual book and the anchor of its auction.
         state: the state before the first tick.
-        keys: one key per tick, [T].
+        keys: one key per tick, [T] (or any pytree of [T, ...] arrays: what ``step_book``
+            takes as its second argument each tick).
         spec: the depth to record (``spec.levels > 0``).
         n_levels: K, grid levels of a book.
 
     Returns:
         (final state, records stacked over T ticks, DepthLevels stacked over R records).
     """
-    n_ticks = keys.shape[0]
+    n_ticks = jax.tree.leaves(keys)[0].shape[0]
 
     def snapshot(state, key):
         state, record, (residual, anchor) = step_book(state, key)
@@ -125,8 +126,7 @@ def scan_with_depth(step_book: Callable, state, keys, spec: DepthSpec, n_levels:
         return final, records, depth
 
     rows = spec.rows(n_ticks)
-    _, record0, depth0 = jax.eval_shape(snapshot, state, keys[0])
-    del record0
+    _, _, depth0 = jax.eval_shape(snapshot, state, jax.tree.map(lambda x: x[0], keys))
     empty = jax.tree.map(lambda x: jnp.zeros((rows, *x.shape), x.dtype), depth0)
 
     def tick_every(carry, xs):
