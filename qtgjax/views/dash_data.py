@@ -1,0 +1,244 @@
+"""What ``qtgjax-dash`` plots, as Polars/NumPy data (no Bokeh here; tested on its own).
+
+A :class:`Source` is a run folder, a study folder or a live run; every table is read as a
+``LazyFrame`` and filtered to one scenario and symbol before anything is collected, so a
+large study opens in seconds (``pl.scan_parquet`` reads only the row groups it needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from qtgjax.analysis.load import ResultsError, Study, open_study, scan_table
+from qtgjax.analysis.stats import league_table, summarise
+from qtgjax.views.tape import run_tick_size
+
+MAX_COLUMNS = 800  # most tick columns of a heatmap image (records are binned beyond)
+LATENCY_TABLE = "latency"  # the hook for venues: see latency_grid
+
+
+@dataclass
+class Source:
+    """Tables of a run folder, a study folder or a live run, read lazily.
+
+    Attributes:
+        kind: ``run``, ``sweep`` or ``live``.
+        name: what the header shows.
+        tick_size: currency per price tick.
+        study: the opened folder (None for a live run).
+        frames: for a live run, a callable returning its tables so far.
+    """
+
+    kind: str
+    name: str
+    tick_size: float
+    study: Study | None = None
+    frames: Callable[[], dict[str, pl.DataFrame]] | None = None
+    _snapshot: dict = field(default_factory=dict)
+
+    @staticmethod
+    def folder(root: str | Path) -> Source:
+        study = open_study(root)
+        root = Path(root)
+        return Source(study.kind, study.name, run_tick_size(root), study)
+
+    def refresh(self) -> None:
+        """Take a new snapshot of a live run's tables (no-op for folders)."""
+        if self.frames is not None:
+            self._snapshot = self.frames()
+
+    def has(self, table: str) -> bool:
+        if self.frames is not None:
+            if not self._snapshot:
+                self.refresh()
+            return table in self._snapshot
+        try:
+            scan_table(self.study.root, table)
+        except ResultsError:
+            return False
+        return True
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        if self.frames is not None:
+            if not self._snapshot:
+                self.refresh()
+            return self._snapshot[table].lazy()
+        return self.study.scan(table)
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        return self.study.swept if self.study is not None else ()
+
+    def scenarios(self) -> list[int]:
+        return (
+            self.scan("ticks")
+            .select(pl.col("scenario").unique())
+            .collect()["scenario"]
+            .sort()
+            .to_list()
+        )
+
+    def symbols(self) -> list[int]:
+        return (
+            self.scan("ticks")
+            .select(pl.col("symbol").unique())
+            .collect()["symbol"]
+            .sort()
+            .to_list()
+        )
+
+
+def one_series(source: Source, scenario: int, symbol: int) -> pl.DataFrame:
+    """ticks rows of one scenario and symbol, by tick."""
+    return (
+        source.scan("ticks")
+        .filter((pl.col("scenario") == scenario) & (pl.col("symbol") == symbol))
+        .sort("tick")
+        .collect()
+    )
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """Resting lots per price level over time of one book, as two images (bids, asks).
+
+    Attributes:
+        bids, asks: float64[n_prices, n_columns] lots (0 where none), row 0 = lowest price.
+        price0: price of row 0 (currency); rows are one tick apart.
+        tick0: first tick; column j covers ticks [tick0 + j * width, tick0 + (j+1) * width).
+        width: ticks per column (a multiple of the record interval).
+        tick_size: currency per row.
+        ticks: int64[n_columns] the first recorded tick of each column.
+    """
+
+    bids: np.ndarray
+    asks: np.ndarray
+    price0: float
+    tick0: int
+    width: int
+    tick_size: float
+    ticks: np.ndarray
+
+
+def depth_heatmap(depth: pl.DataFrame, tick_size: float, max_columns: int = MAX_COLUMNS):
+    """:class:`Heatmap` of ``depth.parquet`` rows of one (scenario, symbol); records are
+    binned into at most ``max_columns`` columns (mean lots over the records of a column)."""
+    if depth.height == 0:
+        return None
+    recorded = depth["tick"].unique().sort().to_numpy()
+    every = int(np.min(np.diff(recorded))) if recorded.size > 1 else 1
+    per_column = max(1, -(-recorded.size // max_columns))
+    width = every * per_column
+    tick0 = int(recorded[0])
+    level = np.rint(depth["price"].to_numpy() / tick_size).astype(np.int64)
+    low, high = int(level.min()), int(level.max())
+    column = (depth["tick"].to_numpy() - tick0) // width
+    n_columns = int(column.max()) + 1
+    images = {}
+    for side in ("bid", "ask"):
+        grid = np.zeros((high - low + 1, n_columns))
+        mask = (depth["side"] == side).to_numpy()
+        np.add.at(grid, (level[mask] - low, column[mask]), depth["lots"].to_numpy()[mask])
+        grid /= per_column
+        images[side] = grid
+    ticks = tick0 + np.arange(n_columns) * width
+    return Heatmap(images["bid"], images["ask"], low * tick_size, tick0, width, tick_size, ticks)
+
+
+def book_at(depth_scan: pl.LazyFrame, scenario: int, symbol: int, tick: int) -> pl.DataFrame:
+    """The depth record at ``tick`` (or the last one before it) of one book:
+    ``side, level, price, lots``."""
+    rows = depth_scan.filter(
+        (pl.col("scenario") == scenario) & (pl.col("symbol") == symbol) & (pl.col("tick") <= tick)
+    )
+    last = rows.select(pl.col("tick").max()).collect().item()
+    if last is None:
+        return pl.DataFrame(
+            schema={
+                "tick": pl.Int64,
+                "side": pl.Utf8,
+                "level": pl.Int32,
+                "price": pl.Float64,
+                "lots": pl.Int64,
+            }
+        )
+    return (
+        rows.filter(pl.col("tick") == last)
+        .select("tick", "side", "level", "price", "lots")
+        .sort("side", "level")
+        .collect()
+    )
+
+
+def pnl_race(source: Source, scenario: int | None) -> pl.DataFrame:
+    """``family, tick, pnl_per_agent``: one scenario's P&L per agent over time, or the mean
+    over scenarios (``scenario`` None)."""
+    pnl = source.scan("family_pnl")
+    if scenario is not None:
+        pnl = pnl.filter(pl.col("scenario") == scenario)
+    return (
+        pnl.group_by("family", "tick")
+        .agg(pl.col("pnl_per_agent").mean())
+        .sort("family", "tick")
+        .collect()
+    )
+
+
+def league(source: Source) -> pl.DataFrame:
+    return league_table(source.scan("agents"))
+
+
+def explorer_stats(
+    summary: pl.DataFrame, x: str, metric: str, hue: str | None = None
+) -> pl.DataFrame:
+    """Mean of ``metric`` over seeds against swept ``x`` (and ``hue``), with 95% CIs
+    (:func:`qtgjax.analysis.stats.summarise`)."""
+    by = [x] if hue is None else [x, hue]
+    return summarise(summary, by, [metric]).sort(*by)
+
+
+def explorer_choices(source: Source, summary: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """(metrics, numeric swept columns) a study explorer can plot."""
+    swept = [c for c in source.swept if c in summary.columns]
+    skip = {"scenario", "point", "replicate", "seed", "chunk", *swept}
+    metrics = [c for c in summary.columns if c not in skip and summary[c].dtype.is_numeric()]
+    xs = [c for c in swept if summary[c].dtype.is_numeric()]
+    return metrics, xs
+
+
+def realism(source: Source, scenarios: Sequence[int] | None = None) -> pl.DataFrame:
+    """:func:`qtgjax.analysis.checks.check_facts` of the source's series (every scenario x
+    symbol, or those of ``scenarios``)."""
+    from qtgjax.analysis.checks import check_facts
+    from qtgjax.analysis.series import split_series
+
+    ticks = source.scan("ticks")
+    if scenarios is not None:
+        ticks = ticks.filter(pl.col("scenario").is_in(list(scenarios)))
+    return check_facts(split_series(ticks.collect()))
+
+
+def latency_grid(source: Source, value: str = "latency_ticks", max_columns: int = MAX_COLUMNS):
+    """The latency heatmap hook (venues, issue #12): mean ``value`` per (venue, tick bin) of
+    a ``latency`` table with columns ``venue, tick, <value>``. None until a run writes one."""
+    if not source.has(LATENCY_TABLE):
+        return None
+    table = source.scan(LATENCY_TABLE)
+    if value not in table.collect_schema().names():
+        return None
+    n_ticks = int(table.select(pl.col("tick").max()).collect().item()) + 1
+    width = max(1, -(-n_ticks // max_columns))
+    grid = (
+        table.group_by("venue", (pl.col("tick") // width).alias("bin"))
+        .agg(pl.col(value).cast(pl.Float64).mean())
+        .collect()
+    )
+    n_venues = int(grid["venue"].max()) + 1
+    image = np.full((n_venues, int(grid["bin"].max()) + 1), np.nan)
+    image[grid["venue"].to_numpy(), grid["bin"].to_numpy()] = grid[value].to_numpy()
+    return image, width
