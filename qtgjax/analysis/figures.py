@@ -139,6 +139,67 @@ def depth_heatmap(
     return fig
 
 
+def depth_levels(
+    depth: pl.LazyFrame, ticks: pl.LazyFrame, tick_size: float, scenario: int | None = None
+) -> Figure:
+    """Resting lots per price level over time (``depth.parquet``, ``record.depth=K``), one
+    panel per symbol of one scenario (the first by default): bids in blues, asks in reds
+    (log colour scales), clearing prices as a black line."""
+    from qtgjax.analysis.depth import depth_heatmap
+
+    if scenario is None:
+        scenario = depth.select(pl.col("scenario").min()).collect().item()
+    rows = depth.filter(pl.col("scenario") == scenario).collect()
+    prices = (
+        ticks.filter(pl.col("scenario") == scenario)
+        .select("symbol", "tick", "vwap")
+        .sort("symbol", "tick")
+        .collect()
+    )
+    symbols = sorted(rows["symbol"].unique())[:MAX_SYMBOLS]
+    fig = Figure(figsize=(12, 3.6 * len(symbols)))
+    axes = fig.subplots(len(symbols), 1, squeeze=False)[:, 0]
+    for ax, sym in zip(axes, symbols, strict=True):
+        heat = depth_heatmap(rows.filter(pl.col("symbol") == sym), tick_size)
+        n_prices, n_cols = heat.bids.shape
+        extent = (
+            heat.tick0,
+            heat.tick0 + n_cols * heat.width,
+            heat.price0 - tick_size / 2,
+            heat.price0 + (n_prices - 0.5) * tick_size,
+        )
+        top = max(float(max(heat.bids.max(), heat.asks.max())), 2.0)
+        for image, cmap, label in ((heat.bids, "Blues", "bid"), (heat.asks, "Reds", "ask")):
+            shown = ax.imshow(
+                np.where(image > 0, image, np.nan),
+                origin="lower",
+                aspect="auto",
+                extent=extent,
+                cmap=cmap,
+                norm=LogNorm(vmin=1.0, vmax=top),
+                interpolation="nearest",
+            )
+            fig.colorbar(shown, ax=ax, pad=0.01, label=f"{label} lots (log)")
+        clear = prices.filter(pl.col("symbol") == sym)
+        ax.plot(
+            clear["tick"],
+            clear["vwap"].fill_null(np.nan),
+            color="black",
+            lw=0.6,
+            label="clearing price",
+        )
+        levels = int(rows["level"].max())
+        ax.set_title(
+            f"symbol {sym}, scenario {scenario}: top {levels} levels per side of the book "
+            "after each recorded auction"
+        )
+        ax.set_ylabel("price")
+        ax.legend(fontsize=7, loc="upper left")
+    axes[-1].set_xlabel("tick")
+    fig.tight_layout()
+    return fig
+
+
 def volume_spread(ticks: pl.LazyFrame, hue: str | None = None, window: int = 10) -> Figure:
     """Volume per tick and quoted spread (bp) over time: mean over scenarios (line) and the
     10-90% range across scenarios (band), one colour per value of ``hue``."""

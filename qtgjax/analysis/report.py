@@ -9,14 +9,16 @@ from pathlib import Path
 
 import polars as pl
 
+from qtgjax.analysis.depth import tick_size_of
 from qtgjax.analysis.figures import (
     depth_heatmap,
+    depth_levels,
     league_chart,
     metric_vs_parameter,
     price_paths,
     volume_spread,
 )
-from qtgjax.analysis.load import Study, open_study
+from qtgjax.analysis.load import ResultsError, Study, open_study
 from qtgjax.analysis.stats import league_table, summarise
 
 MAX_HUES = 6
@@ -117,14 +119,27 @@ def market_sections(study: Study, folder: Path, n_paths: int) -> list[str]:
         counts = ticks.select(pl.col(swept).n_unique()).collect().row(0)
         varying = [c for c, k in zip(swept, counts, strict=True) if 1 < k <= MAX_HUES]
         hue = varying[0] if varying else None
+    depth = depth_figure(study)
     figures = [
         ("Price paths", price_paths(ticks, swept, n_paths), "price_paths.png"),
-        ("Depth over time", depth_heatmap(ticks, swept), "depth_heatmap.png"),
+        ("Depth over time", depth or depth_heatmap(ticks, swept), "depth_heatmap.png"),
         ("Volume and spread", volume_spread(ticks, hue), "volume_spread.png"),
     ]
     return [
         f"<h2>{title}</h2><img src='{save(fig, folder, name)}'>" for title, fig, name in figures
     ]
+
+
+def depth_figure(study: Study):
+    """The depth heatmap per price level when the folder has ``depth.parquet`` (a run with
+    ``record.depth=K``), else None (the report then draws total depth)."""
+    try:
+        depth = study.scan("depth")
+    except ResultsError:
+        return None
+    if depth.select(pl.len()).collect().item() == 0:
+        return None
+    return depth_levels(depth, study.scan("ticks"), tick_size_of(study.root))
 
 
 def league_sections(study: Study, folder: Path) -> list[str]:

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from qtgjax.analysis.depth import MAX_COLUMNS, Heatmap, depth_heatmap, tick_size_of
 from qtgjax.analysis.load import ResultsError, Study, open_study, scan_table
 from qtgjax.analysis.stats import league_table, summarise
-from qtgjax.views.tape import run_tick_size
 
-MAX_COLUMNS = 800  # most tick columns of a heatmap image (records are binned beyond)
 LATENCY_TABLE = "latency"  # the hook for venues: see latency_grid
+__all__ = ["Heatmap", "Source", "book_at", "depth_heatmap", "latency_grid", "pnl_race"]
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Source:
     def folder(root: str | Path) -> Source:
         study = open_study(root)
         root = Path(root)
-        return Source(study.kind, study.name, run_tick_size(root), study)
+        return Source(study.kind, study.name, tick_size_of(root), study)
 
     def refresh(self) -> None:
         """Take a new snapshot of a live run's tables (no-op for folders)."""
@@ -101,53 +101,6 @@ def one_series(source: Source, scenario: int, symbol: int) -> pl.DataFrame:
         .sort("tick")
         .collect()
     )
-
-
-@dataclass(frozen=True)
-class Heatmap:
-    """Resting lots per price level over time of one book, as two images (bids, asks).
-
-    Attributes:
-        bids, asks: float64[n_prices, n_columns] lots (0 where none), row 0 = lowest price.
-        price0: price of row 0 (currency); rows are one tick apart.
-        tick0: first tick; column j covers ticks [tick0 + j * width, tick0 + (j+1) * width).
-        width: ticks per column (a multiple of the record interval).
-        tick_size: currency per row.
-        ticks: int64[n_columns] the first recorded tick of each column.
-    """
-
-    bids: np.ndarray
-    asks: np.ndarray
-    price0: float
-    tick0: int
-    width: int
-    tick_size: float
-    ticks: np.ndarray
-
-
-def depth_heatmap(depth: pl.DataFrame, tick_size: float, max_columns: int = MAX_COLUMNS):
-    """:class:`Heatmap` of ``depth.parquet`` rows of one (scenario, symbol); records are
-    binned into at most ``max_columns`` columns (mean lots over the records of a column)."""
-    if depth.height == 0:
-        return None
-    recorded = depth["tick"].unique().sort().to_numpy()
-    every = int(np.min(np.diff(recorded))) if recorded.size > 1 else 1
-    per_column = max(1, -(-recorded.size // max_columns))
-    width = every * per_column
-    tick0 = int(recorded[0])
-    level = np.rint(depth["price"].to_numpy() / tick_size).astype(np.int64)
-    low, high = int(level.min()), int(level.max())
-    column = (depth["tick"].to_numpy() - tick0) // width
-    n_columns = int(column.max()) + 1
-    images = {}
-    for side in ("bid", "ask"):
-        grid = np.zeros((high - low + 1, n_columns))
-        mask = (depth["side"] == side).to_numpy()
-        np.add.at(grid, (level[mask] - low, column[mask]), depth["lots"].to_numpy()[mask])
-        grid /= per_column
-        images[side] = grid
-    ticks = tick0 + np.arange(n_columns) * width
-    return Heatmap(images["bid"], images["ask"], low * tick_size, tick0, width, tick_size, ticks)
 
 
 def book_at(depth_scan: pl.LazyFrame, scenario: int, symbol: int, tick: int) -> pl.DataFrame:

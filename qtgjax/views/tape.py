@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import yaml
 
+from qtgjax.analysis.depth import tick_size_of
 from qtgjax.analysis.load import ResultsError
 
 TICK_FIELDS = (
@@ -154,15 +154,6 @@ class Tape:
 INT_FIELDS = ("volume", "taker_flow", "bid_depth", "ask_depth")
 
 
-def run_tick_size(folder: Path) -> float:
-    """``market.tick_size`` of a run folder's ``config.yaml`` (1.0 when there is none)."""
-    path = folder / "config.yaml"
-    if not path.is_file():
-        return 1.0
-    cfg = yaml.safe_load(path.read_text()) or {}
-    return float((cfg.get("market") or {}).get("tick_size", 1.0))
-
-
 def from_folder(folder: str | Path) -> Tape:
     """The tape of a finished ``qtgjax-run`` (or ``qtgjax-watch``) folder: ``ticks.parquet``,
     ``family_pnl.parquet`` (the P&L league over time) and ``depth.parquet`` if recorded."""
@@ -191,9 +182,7 @@ def from_folder(folder: str | Path) -> Tape:
     else:
         families = ()
         pnl = np.zeros((n_b, n_t, 0))
-    tape = Tape(
-        n_t, n_s, families, run_tick_size(folder), series, pnl, done=n_t, source=str(folder)
-    )
+    tape = Tape(n_t, n_s, families, tick_size_of(folder), series, pnl, done=n_t, source=str(folder))
     depth_path = folder / "depth.parquet"
     if depth_path.is_file():
         depth = pl.read_parquet(depth_path)
