@@ -57,7 +57,13 @@ def live_source(args):
 
     threading.Thread(target=simulate, daemon=True, name="qtgjax-dash-sim").start()
     name = f"live {args.config_name} ({live.n_ticks} ticks)"
-    return Source("live", name, live.built.run.tick_size, frames=live.tape.frames)
+    return Source(
+        "live",
+        name,
+        live.built.run.tick_size,
+        frames=live.tape.frames,
+        finished=lambda: live.finished,
+    )
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

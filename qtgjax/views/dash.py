@@ -369,6 +369,11 @@ class PnlTab:
         self.table = table_of(data.league(source), "league_table", height=240)
         self.layout.children.append(self.table)
 
+    def reload_league(self) -> None:
+        """New league numbers (a live run)."""
+        league = data.league(self.source)
+        self.table.source.data = {c: _cells(league[c]) for c in league.columns}
+
     def reload(self) -> None:
         scenario = None if self.select.value == "mean" else int(self.select.value)
         race = data.pnl_race(self.source, scenario)
@@ -563,12 +568,17 @@ def make_document(doc, source: data.Source, refresh_ms: int | None = None) -> No
     doc.add_root(column(header, tabs))
     doc.title = f"qtgjax-dash: {source.name}"
     if refresh_ms:
+        drawn_final = [False]
 
         def update() -> None:
+            if drawn_final[0]:
+                return
+            drawn_final[0] = source.finished is not None and source.finished()
             source.refresh()
             book.reload(follow=True)
             if hasattr(pnl, "select"):
                 pnl.reload()
+            pnl.reload_league()
             header.text = describe()
 
         doc.add_periodic_callback(update, refresh_ms)

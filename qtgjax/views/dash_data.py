@@ -32,6 +32,7 @@ class Source:
         tick_size: currency per price tick.
         study: the opened folder (None for a live run).
         frames: for a live run, a callable returning its tables so far.
+        finished: for a live run, a callable telling whether it is complete.
     """
 
     kind: str
@@ -39,6 +40,7 @@ class Source:
     tick_size: float
     study: Study | None = None
     frames: Callable[[], dict[str, pl.DataFrame]] | None = None
+    finished: Callable[[], bool] | None = None
     _snapshot: dict = field(default_factory=dict)
 
     @staticmethod

@@ -120,6 +120,8 @@ class LiveRun:
         self.tape = Tape.empty(
             run.scenarios, run.ticks, static.n_symbols, names, run.tick_size, self.levels
         )
+        self.tape.kinds = tuple(f.kind for f in static.families)
+        self.tape.n_agents = tuple(f.n_agents for f in static.families)
         self._records: list = []
         self._depth: list = []
         self.compile_s: float | None = None

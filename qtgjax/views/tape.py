@@ -49,6 +49,7 @@ class Tape:
         depth_ticks: bool[T] ticks that have a depth record.
         done: ticks filled so far.
         source: ``live`` or the run folder.
+        kinds, n_agents: each family's kind and size (for the league of a live run).
     """
 
     ticks: int
@@ -62,6 +63,8 @@ class Tape:
     depth_ticks: np.ndarray | None = None
     done: int = 0
     source: str = "live"
+    kinds: tuple[str, ...] = ()
+    n_agents: tuple[int, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -126,6 +129,14 @@ class Tape:
             }
         )
         out = {"ticks": ticks, "family_pnl": pnl}
+        if self.kinds and n:
+            last = pnl.filter(pl.col("tick") == n - 1)
+            info = pl.DataFrame(
+                {"family": self.families, "kind": self.kinds, "n_agents": self.n_agents}
+            )
+            out["agents"] = last.join(info, on="family").select(
+                "scenario", "family", "kind", "n_agents", "pnl_per_agent"
+            )
         if self.depth_ticks is not None:
             out["depth"] = self._depth_frame(n)
         return out

@@ -114,9 +114,9 @@ CSS = """
 #message { height: 1; color: $text-muted; }
 #top { height: 2fr; }
 #bottom { height: 1fr; min-height: 14; }
-#chart { width: 2fr; }
-#ladder { width: 1fr; min-width: 34; }
-#auctions, #league, #stats { width: 1fr; }
+#chart { width: 2fr; height: 100%; }
+#ladder { width: 1fr; min-width: 34; height: 100%; }
+#auctions, #league, #stats { width: 1fr; height: 100%; }
 Static { overflow: hidden; }
 """
 
@@ -172,7 +172,7 @@ class WatchApp(App):
             self.simulator = Simulator(self.player, on_finish=self.finish)
             self.simulator.start()
         self.set_interval(self.refresh_s, self.redraw)
-        self.redraw()
+        self.call_after_refresh(self.redraw)  # once the panels have their sizes
 
     def finish(self) -> None:
         """Called by the simulator thread when the run is complete: write the results."""
