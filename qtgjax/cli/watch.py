@@ -31,7 +31,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--config-name", "-cn", default="config", help="conf/NAME.yaml")
     parser.add_argument("--replay", metavar="DIR", help="replay a finished run folder")
     parser.add_argument("--segment", type=int, default=50, help="ticks per compiled segment")
-    parser.add_argument("--refresh", type=float, default=0.5, help="seconds between redraws")
+    parser.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws")
     parser.add_argument(
         "--speed", default=None, help="ticks per second, or max (default: max live, 100 replay)"
     )
@@ -94,8 +94,7 @@ def headless(live, out: Path | None) -> dict:
 def stats_line(live, extra: dict) -> dict:
     static, run = live.built.static, live.built.run
     agents = sum(f.n_agents for f in static.families)
-    timed_ticks = live.done - min(live.segment, live.done)  # the first segment compiles
-    rate = timed_ticks / live.sim_s if live.sim_s else float("nan")
+    rate = live.throughput()  # after the first (compiling) segment, wall time
     return {
         "ticks": live.done,
         "scenarios": run.scenarios,

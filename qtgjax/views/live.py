@@ -126,6 +126,8 @@ class LiveRun:
         self._depth: list = []
         self.compile_s: float | None = None
         self.sim_s = 0.0  # seconds in segment calls after the first (compiled) one
+        self.first_done_at: float | None = None  # perf_counter at the end of segment 1
+        self.last_done_at: float | None = None  # ... and of the latest segment
         self.segments = 0
         self._traces0 = TRACES["segment"]
 
@@ -170,7 +172,18 @@ class LiveRun:
         self._depth.append(depth)
         self._fill_tape(start, n, records, depth)
         self.segments += 1
+        self.last_done_at = time.perf_counter()
+        if self.first_done_at is None:
+            self.first_done_at = self.last_done_at
         return n
+
+    def throughput(self) -> float:
+        """Ticks per second of wall time after the first (compiling) segment, waits between
+        segments included: what a view costs shows up here."""
+        if self.segments < 2:
+            return float("nan")
+        ticks = self.done - min(self.segment, self.done)
+        return ticks / (self.last_done_at - self.first_done_at)
 
     def _fill_tape(self, start: int, n: int, records, depth: DepthLevels) -> None:
         tape, size = self.tape, self.built.run.tick_size

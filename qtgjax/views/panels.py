@@ -35,9 +35,10 @@ def price_chart(tape: Tape, scenario: int, symbol: int, tick: int, width: int, h
     """Close and fundamental value of one symbol up to ``tick`` (the last CHART_WINDOW
     ticks), drawn by plotext."""
     start = max(0, tick + 1 - CHART_WINDOW)
-    x = list(range(start, tick + 1))
-    close = tape.series["close"][scenario, start : tick + 1, symbol]
-    fund = tape.series["fundamental"][scenario, start : tick + 1, symbol]
+    every = max(1, -(-(tick + 1 - start) // max(width - 8, 10)))  # about a point a column
+    x = list(range(tick, start - 1, -every))[::-1]
+    close = tape.series["close"][scenario, x, symbol]
+    fund = tape.series["fundamental"][scenario, x, symbol]
     plotext.clf()
     plotext.plotsize(max(width, 20), max(height, 5))
     plotext.theme("clear")

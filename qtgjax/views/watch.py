@@ -24,7 +24,7 @@ from qtgjax.views.live import LiveRun
 from qtgjax.views.tape import Tape
 
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, None)  # None = max
-REFRESH_S = 0.5  # default redraw interval
+REFRESH_S = 1.0  # default redraw interval, seconds
 
 
 def speed_label(speed: float | None) -> str:
@@ -151,6 +151,7 @@ class WatchApp(App):
         self.out, self.quit_at_end, self.label = out, quit_at_end, label
         self.message = ""
         self.redraws = 0
+        self._drawn = None  # what the panels show: (cursor, scenario, symbol, chart size)
         self.simulator: Simulator | None = None
         self.finished_written = False
 
@@ -196,7 +197,7 @@ class WatchApp(App):
         ]
         live = p.live
         if live is not None:
-            rate = live.done / live.sim_s if live.sim_s else 0.0
+            rate = live.throughput() if live.segments > 1 else 0.0
             parts.append(f"segment {live.segment} ticks, traces {live.traces}")
             if live.compile_s is not None:
                 parts.append(f"compile {live.compile_s:.1f}s, {rate:,.0f} ticks/s")
@@ -205,6 +206,9 @@ class WatchApp(App):
         return " | ".join(parts)
 
     def redraw(self) -> None:
+        """Redraw what changed: the status line, and the panels when the tick, symbol or
+        scenario on screen moved (so a redraw between segments costs nothing when the
+        simulation is slower than the refresh)."""
         p = self.player
         cursor = p.advance()
         self.query_one("#status", Static).update(self.status_line())
@@ -212,10 +216,12 @@ class WatchApp(App):
         if sim is not None and sim.error is not None:
             self.message = f"simulation failed: {sim.error!r}"
         self.query_one("#message", Static).update(self.message)
-        if cursor == 0:
-            return
-        t, b, s = cursor - 1, self.scenario, self.symbol
         chart = self.query_one("#chart", Static)
+        key = (cursor, self.scenario, self.symbol, chart.size)
+        if cursor == 0 or key == self._drawn:
+            return
+        self._drawn = key
+        t, b, s = cursor - 1, self.scenario, self.symbol
         width, height = chart.size
         chart.update(panels.price_chart(p.tape, b, s, t, width, height))
         self.query_one("#ladder", Static).update(panels.ladder(p.tape, b, s, t))
