@@ -77,14 +77,14 @@ def run_segment(static, params, state, key_data, n_active, levels: int):
     return fn(static, params, state, key_data, n_active, levels=levels)
 
 
-@jax.jit
-def _tick_keys(keys, n_ticks_like):
-    """Key data [B, T, 2] of every tick: ``split(k_run, T)`` of ``split(key)``, as
-    :func:`qtgjax.sim.rollout.run_scenario` draws them; and the init keys [B]."""
+@partial(jax.jit, static_argnames=("n_ticks",))
+def _tick_keys(keys, n_ticks: int):
+    """The init keys [B] and the key data [B, T, 2] of every tick: ``split(key)`` then
+    ``split(k_run, T)``, as :func:`qtgjax.sim.rollout.run_scenario` draws them."""
 
     def one(key):
         k_init, k_run = jax.random.split(key)
-        return k_init, jax.random.key_data(jax.random.split(k_run, n_ticks_like.shape[0]))
+        return k_init, jax.random.key_data(jax.random.split(k_run, n_ticks))
 
     return jax.vmap(one)(keys)
 
@@ -112,7 +112,7 @@ class LiveRun:
         self.levels = min(self.levels, static.n_levels)
         self.params = scenario_params(built.params, run.scenarios)
         keys = scenario_keys(run.seed, run.scenarios)
-        init_keys, tick_keys = _tick_keys(keys, jnp.zeros(run.ticks, jnp.int8))
+        init_keys, tick_keys = _tick_keys(keys, n_ticks=run.ticks)
         self.tick_keys = np.asarray(tick_keys)
         self.state = _init(static, self.params, init_keys)
         self.initial = jax.device_get(self.state)

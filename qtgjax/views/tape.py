@@ -8,12 +8,12 @@ L depth levels per side. Prices are currency (``ticks x tick_size``), NaN where 
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import yaml
 
 from qtgjax.analysis.depth import tick_size_of
 from qtgjax.analysis.load import ResultsError
@@ -65,7 +65,6 @@ class Tape:
     source: str = "live"
     kinds: tuple[str, ...] = ()
     n_agents: tuple[int, ...] = ()
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def scenarios(self) -> int:
@@ -107,9 +106,11 @@ class Tape:
         b, t, s = np.meshgrid(
             np.arange(self.scenarios), np.arange(n), np.arange(self.symbols), indexing="ij"
         )
-        cols = {"scenario": b.ravel(), "symbol": b.ravel() * 0 + s.ravel(), "tick": t.ravel()}
-        cols = {k: v.astype(np.int64) for k, v in cols.items()}
-        cols["symbol"] = cols["symbol"].astype(np.int32)
+        cols = {
+            "scenario": b.ravel().astype(np.int64),
+            "symbol": s.ravel().astype(np.int32),
+            "tick": t.ravel().astype(np.int64),
+        }
         for name in TICK_FIELDS:
             values = self.series[name][:, :n].ravel()
             if name in INT_FIELDS:
@@ -165,6 +166,13 @@ class Tape:
 INT_FIELDS = ("volume", "taker_flow", "bid_depth", "ask_depth")
 
 
+def depth_every(folder: Path) -> int:
+    """``record.depth_every`` of a run folder's ``config.yaml`` (1 when not given)."""
+    path = folder / "config.yaml"
+    cfg = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return int(((cfg or {}).get("record") or {}).get("depth_every", 1))
+
+
 def from_folder(folder: str | Path) -> Tape:
     """The tape of a finished ``qtgjax-run`` (or ``qtgjax-watch``) folder: ``ticks.parquet``,
     ``family_pnl.parquet`` (the P&L league over time) and ``depth.parquet`` if recorded."""
@@ -201,7 +209,7 @@ def from_folder(folder: str | Path) -> Tape:
         tape.depth_price = np.full((n_b, n_t, n_s, 2, levels), np.nan)
         tape.depth_lots = np.zeros((n_b, n_t, n_s, 2, levels), np.int64)
         tape.depth_ticks = np.zeros(n_t, bool)
-        tape.depth_ticks[depth["tick"].unique().to_numpy()] = True
+        tape.depth_ticks[:: depth_every(folder)] = True
         index = (
             depth["scenario"].to_numpy() - first,
             depth["tick"].to_numpy(),

@@ -65,6 +65,10 @@ class Player:
             self.cursor = min(self.tape.done, self.cursor + step)
         return self.cursor
 
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self._clock = time.perf_counter()  # a pause is not time to catch up on
+
     def faster(self) -> None:
         self.speed = _shift(self.speed, +1)
 
@@ -234,28 +238,23 @@ class WatchApp(App):
             self.exit(0)
 
     def action_toggle_pause(self) -> None:
-        self.player.paused = not self.player.paused
-        self.player._clock = time.perf_counter()
+        self.player.toggle_pause()
         self.redraw()
 
     def action_next_symbol(self) -> None:
         self.symbol = (self.symbol + 1) % self.player.tape.symbols
-        self.redraw_now()
+        self.redraw()
 
     def action_next_scenario(self) -> None:
         self.scenario = (self.scenario + 1) % self.player.tape.scenarios
-        self.redraw_now()
+        self.redraw()
 
     def action_faster(self) -> None:
         self.player.faster()
-        self.redraw_now()
+        self.redraw()
 
     def action_slower(self) -> None:
         self.player.slower()
-        self.redraw_now()
-
-    def redraw_now(self) -> None:
-        """Redraw without moving the cursor further than the clock says."""
         self.redraw()
 
     def action_save_svg(self) -> None:
