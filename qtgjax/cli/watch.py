@@ -163,13 +163,13 @@ def cli(argv: Sequence[str] | None = None) -> int:
             args.quit_at_end,
             label=args.config_name if args.config_name != "config" else "live",
         )
-        started = time.perf_counter()
+        started, ui_cpu = time.perf_counter(), time.thread_time()
         app.run()
+        ui_cpu = time.thread_time() - ui_cpu  # the UI thread's CPU time (Textual, panels)
         app.stop_simulation()
         wall = time.perf_counter() - started
-        stats = stats_line(
-            live, {"view": True, "wall_s": wall, "redraws": app.redraws, "refresh_s": args.refresh}
-        )
+        extra = {"view": True, "wall_s": wall, "ui_cpu_s": ui_cpu, "redraws": app.redraws}
+        stats = stats_line(live, {**extra, "refresh_s": args.refresh})
         if app.simulator is not None and app.simulator.error is not None:
             raise app.simulator.error
     if args.stats:
