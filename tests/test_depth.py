@@ -1,6 +1,7 @@
 """Per-level depth records (``record.depth``): the top levels of the residual book against a
-brute-force reference, the run's own best quotes and depth totals, the record interval,
-records off compiled out, no effect on the other tables, bad config, and ``family_pnl``."""
+brute-force reference, the record interval, records off compiled out, bad config, and
+``family_pnl``. The depth that ``qtgjax-run record.depth=K`` writes is checked against the
+run's own quotes and depth, and against the same run without it, in tests/test_views.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import qtgjax
 from qtgjax.config.build import ConfigError, build
 from qtgjax.market.auction import LevelTotals
 from qtgjax.sim.depth import DepthSpec, scan_with_depth, top_levels
@@ -70,54 +70,6 @@ def test_record_interval_keeps_every_nth_tick_of_the_per_tick_record():
     assert every7.lots.shape[0] == 4
     for got, want in ((every7.lots, every1.lots), (every7.price, every1.price)):
         assert np.array_equal(np.asarray(got), np.asarray(want)[::7])
-
-
-@pytest.fixture(scope="module")
-def deep(small_config):
-    """The small market with every grid level recorded every tick."""
-    return qtgjax.simulate({**small_config, "record": {"depth": 32, "depth_every": 1}})
-
-
-def test_depth_adds_up_to_the_runs_quotes_and_depth(deep):
-    tables = deep.tables()
-    depth, ticks = tables["depth"], tables["ticks"]
-    assert depth.schema == pl.Schema(
-        {
-            "scenario": pl.Int64,
-            "venue": pl.Int32,
-            "symbol": pl.Int32,
-            "tick": pl.Int64,
-            "side": pl.Utf8,
-            "level": pl.Int32,
-            "price": pl.Float64,
-            "lots": pl.Int64,
-        }
-    )
-    assert depth["venue"].unique().to_list() == [0] and depth["lots"].min() > 0
-    per_side = depth.group_by("scenario", "symbol", "tick", "side").agg(
-        pl.col("lots").sum(), pl.col("price").sort_by("level").first().alias("best")
-    )
-    for side in ("bid", "ask"):
-        joined = ticks.join(
-            per_side.filter(pl.col("side") == side), on=["scenario", "symbol", "tick"], how="left"
-        )
-        assert (joined["lots"].fill_null(0) == joined[f"{side}_depth"]).all()
-        assert (joined["best"].is_null() == joined[f"best_{side}"].is_null()).all()
-        both = joined.filter(pl.col("best").is_not_null())
-        assert np.allclose(both["best"], both[f"best_{side}"])
-    ordered = depth.sort("scenario", "symbol", "tick", "side", "level").with_columns(
-        pl.col("price").diff().over("scenario", "symbol", "tick", "side").alias("step")
-    )
-    steps = ordered.filter(pl.col("step").is_not_null())
-    assert (steps.filter(pl.col("side") == "bid")["step"] < 0).all()  # bids: best = highest
-    assert (steps.filter(pl.col("side") == "ask")["step"] > 0).all()
-
-
-def test_depth_changes_no_other_table(deep, small_result):
-    with_depth, without = deep.tables(), small_result.tables()
-    assert set(with_depth) == set(without) | {"depth"}
-    for name, df in without.items():
-        assert df.equals(with_depth[name]), name
 
 
 def test_records_off_are_compiled_out(small_config):

@@ -36,8 +36,8 @@ from conftest import SMALL
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
-TICKS = 300
-RUN = [o for o in SMALL if not o.startswith("ticks=")] + [f"ticks={TICKS}", "record.depth=8"]
+TICKS = 60  # SMALL's: the run is small_result's with depth recorded
+RUN = [*SMALL, "record.depth=32"]  # every level of the 32-level grid, every tick
 ENV = {
     **os.environ,
     "JAX_PLATFORMS": "cpu",
@@ -48,7 +48,7 @@ TABLES = ("ticks", "agents", "positions", "family_pnl", "depth")
 
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
-    """``qtgjax-run`` of the small market with per-level depth (8 levels, every tick)."""
+    """``qtgjax-run`` of the small market with per-level depth (all levels, every tick)."""
     out = tmp_path_factory.mktemp("views") / "run"
     cmd = [str(BIN / "qtgjax-run"), *RUN, f"out={out}"]
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
@@ -59,6 +59,47 @@ def run_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def parquet(run_folder) -> dict[str, pl.DataFrame]:
     return {name: pl.read_parquet(run_folder / f"{name}.parquet") for name in TABLES}
+
+
+def test_run_records_depth_that_adds_up_to_its_quotes_and_depth(parquet):
+    depth, ticks = parquet["depth"], parquet["ticks"]
+    assert depth.schema == pl.Schema(
+        {
+            "scenario": pl.Int64,
+            "venue": pl.Int32,
+            "symbol": pl.Int32,
+            "tick": pl.Int64,
+            "side": pl.Utf8,
+            "level": pl.Int32,
+            "price": pl.Float64,
+            "lots": pl.Int64,
+        }
+    )
+    assert depth["venue"].unique().to_list() == [0] and depth["lots"].min() > 0
+    per_side = depth.group_by("scenario", "symbol", "tick", "side").agg(
+        pl.col("lots").sum(), pl.col("price").sort_by("level").first().alias("best")
+    )
+    for side in ("bid", "ask"):
+        joined = ticks.join(
+            per_side.filter(pl.col("side") == side), on=["scenario", "symbol", "tick"], how="left"
+        )
+        assert (joined["lots"].fill_null(0) == joined[f"{side}_depth"]).all()
+        assert (joined["best"].is_null() == joined[f"best_{side}"].is_null()).all()
+        both = joined.filter(pl.col("best").is_not_null())
+        assert np.allclose(both["best"], both[f"best_{side}"])
+    ordered = depth.sort("scenario", "symbol", "tick", "side", "level").with_columns(
+        pl.col("price").diff().over("scenario", "symbol", "tick", "side").alias("step")
+    )
+    steps = ordered.filter(pl.col("step").is_not_null())
+    assert (steps.filter(pl.col("side") == "bid")["step"] < 0).all()  # bids: best = highest
+    assert (steps.filter(pl.col("side") == "ask")["step"] > 0).all()
+
+
+def test_depth_record_changes_no_other_table(parquet, small_result):
+    without = small_result.tables()  # the same run without record.depth
+    assert set(without) == set(TABLES) - {"depth"}
+    for name, df in without.items():
+        assert df.equals(parquet[name]), name
 
 
 def watch_command(*args: str) -> str:
@@ -96,8 +137,8 @@ def check_panels(screen: str, parquet, symbol: int, tick: int) -> None:
     want = {
         (r["side"], r["level"], price(r["price"]), r["lots"]) for r in depth.iter_rows(named=True)
     }
-    shown = {row for row in ladder_rows(screen) if row[1] <= 8}  # the run recorded 8 levels
-    assert shown == want and want
+    want = {row for row in want if row[1] <= 10}  # the ladder shows 10 levels per side
+    assert set(ladder_rows(screen)) == want and want
     pnl = parquet["family_pnl"].filter((pl.col("scenario") == 0) & (pl.col("tick") == tick))
     expected = {r["family"]: f"{r['pnl_per_agent']:.2f}" for r in pnl.iter_rows(named=True)}
     assert league_values(screen, expected) == expected
@@ -110,9 +151,9 @@ def test_watch_live_pauses_switches_symbol_and_writes_the_same_run(
     out = tmp_path / "watched"
     tmux = Tmux(watch_command(*RUN, f"out={out}", "--speed", "20"), cwd=tmp_path)
     try:
-        tmux.wait_for(r"tick (4\d|[5-9]\d|\d{3,})/300 \| running", timeout=240)
+        tmux.wait_for(r"tick (1[2-9]|[2-5]\d)/60 \| running", timeout=240)
         tmux.send("Space")
-        first = status(tmux.settled(r"tick \d+/300 \| PAUSED"))
+        first = status(tmux.settled(r"tick \d+/60 \| PAUSED"))
         time.sleep(1.5)
         screen = tmux.settled(r"PAUSED")
         assert status(screen) == first, "space must stop the tick counter"
@@ -121,7 +162,7 @@ def test_watch_live_pauses_switches_symbol_and_writes_the_same_run(
         tmux.send("Tab")
         check_panels(tmux.settled(r"symbol 1/2"), parquet, symbol=1, tick=first["tick"] - 1)
         tmux.send("Space")
-        tmux.wait_for(rf"tick (?!{first['tick']}/)\d+/300 \| running")
+        tmux.wait_for(rf"tick (?!{first['tick']}/)\d+/60 \| (running|finished)")
         for _ in range(len("0123456789ab")):
             tmux.send("+")
         tmux.wait_for(r"speed max")
@@ -147,7 +188,7 @@ def test_watch_live_pauses_switches_symbol_and_writes_the_same_run(
 def test_watch_replays_a_run_folder(run_folder, parquet, tmp_path):
     tmux = Tmux(watch_command("--replay", str(run_folder), "--speed", "max"), cwd=tmp_path)
     try:
-        tmux.wait_for(r"tick 300/300 \| finished")
+        tmux.wait_for(r"tick 60/60 \| finished")
         screen = tmux.settled(r"symbol 0: close and fundamental value")
         check_panels(screen, parquet, symbol=0, tick=TICKS - 1)
         agents = parquet["agents"].filter(pl.col("scenario") == 0)
@@ -298,7 +339,7 @@ def test_dash_book_heatmap_scrub_and_pnl_race(run_folder, parquet, browser, tmp_
         last = depth.filter(pl.col("tick") == TICKS - 1).sort("side", "level")
         assert sorted(book["lots"]) == sorted(last["lots"].to_list())
         handle = scrub_handle(browser)
-        ActionChains(browser).click_and_hold(handle).move_by_offset(-400, 0).release().perform()
+        ActionChains(browser).click_and_hold(handle).move_by_offset(-300, 0).release().perform()
         moved = wait_js(
             browser,
             """
@@ -410,7 +451,7 @@ def test_dash_live_run_fills_in_and_matches_the_run(run_folder, parquet, browser
             browser,
             """
             const h = Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('header');
-            return h && h.text.includes("<span id='n_ticks'>300</span>");""",
+            return h && h.text.includes("<span id='n_ticks'>60</span>");""",
             timeout=240,
         )
         ticks = parquet["ticks"].filter((pl.col("scenario") == 0) & (pl.col("symbol") == 0))

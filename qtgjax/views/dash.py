@@ -47,6 +47,10 @@ def _empty_image() -> dict:
     return {"image": [], "x": [], "y": [], "dw": [], "dh": []}
 
 
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def _floats(series: pl.Series) -> np.ndarray:
     """float64 values with NaN for nulls (BokehJS draws NaN as a gap)."""
     return series.cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -302,7 +306,7 @@ class BookTab:
                 "fundamental",
             )
             cells = "".join(
-                f"<tr><td>{k}</td><td id='info_{k}'>{html.escape(str(r.get(k)))}</td></tr>"
+                f"<tr><td>{k}</td><td id='info_{k}'>{html.escape(_number(r.get(k)))}</td></tr>"
                 for k in fields
                 if k in r
             )

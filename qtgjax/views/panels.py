@@ -18,6 +18,7 @@ from rich.text import Text
 from qtgjax.views.tape import Tape
 
 AUCTIONS = 8  # rows of the last-auctions panel
+LADDER_ROWS = 10  # most levels per side the ladder shows
 VOL_WINDOW = 100  # ticks of the realised volatility
 CHART_WINDOW = 400  # ticks drawn in the price chart
 
@@ -60,7 +61,7 @@ def ladder(tape: Tape, scenario: int, symbol: int, tick: int) -> Table | Text:
     table = Table(title=f"depth ladder, tick {at}", box=box.SIMPLE, padding=(0, 1))
     for name in ("side", "level", "price", "lots"):
         table.add_column(name, justify="right")
-    levels = price.shape[-1]
+    levels = min(price.shape[-1], LADDER_ROWS)
     for k in range(levels - 1, -1, -1):
         if lots[1, k] > 0:
             table.add_row(
