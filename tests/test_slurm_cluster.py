@@ -47,10 +47,19 @@ ENV = os.environ | {
     "VENV": str(BIN.parent),
     "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
 }
+XLA_ENV = ENV | {"XLA_FLAGS": XLA_FLAGS}
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 # The resources of one small job: 1 of the node's CPUs, 2 GB (the node's total is modest).
 JOB = ["--cpus-per-task=1", "--mem=2G", "--time=00:15:00"]
-SLURM_WORKERS = "cluster.cores=1 cluster.memory=2GB cluster.jobs=1 cluster.walltime=00:15:00"
+
+
+def slurm_workers(tmp_path: Path) -> str:
+    """``cluster=slurm`` settings of the sweep jobs here: one small worker job, logs in
+    ``tmp_path/workers``."""
+    return (
+        "cluster.cores=1 cluster.memory=2GB cluster.jobs=1 cluster.walltime=00:15:00 "
+        f"cluster.log_directory={tmp_path / 'workers'}"
+    )
 
 
 def can_run_slurm() -> bool:
@@ -221,14 +230,16 @@ def long_sweep(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory, long_sweep) -> dict[str, Path]:
-    """``cluster=local`` runs of smoke and of the long study: the tables to match."""
+    """The tables to match: smoke run with ``cluster=local``, the long study start to finish
+    in one process (``cluster=inprocess``, with the workers' XLA flags)."""
     folder = tmp_path_factory.mktemp("local")
     outs = {"smoke": folder / "smoke", "long": folder / "long"}
-    for sweep, out in (("smoke", outs["smoke"]), (str(long_sweep), outs["long"])):
-        proc = subprocess.run(
-            sweep_cmd(sweep, out, "cluster=local"),
-            env=ENV, cwd=folder, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+    runs = [
+        (sweep_cmd("smoke", outs["smoke"], "cluster=local"), ENV),
+        (sweep_cmd(str(long_sweep), outs["long"], "cluster=inprocess"), XLA_ENV),
+    ]
+    for cmd, env in runs:
+        proc = subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
     assert done(outs["smoke"]) == SMOKE_CHUNKS and done(outs["long"]) == LONG_CHUNKS
     return outs
@@ -244,7 +255,7 @@ def test_smoke_sweep_on_slurm_gives_the_tables_of_a_local_run(slurm, local, tmp_
     job = sbatch(
         slurm, tmp_path, "sweep",
         SWEEP="smoke", OUT=str(out),
-        SWEEP_ARGS=f"{SLURM_WORKERS} cluster.log_directory={tmp_path}/workers",
+        SWEEP_ARGS=slurm_workers(tmp_path),
     )  # fmt: skip
     log = completed(slurm, job, tmp_path / "logs" / f"sweep-{job}.out")
     assert "2 chunks; 0 done, 2 to run on SLURMCluster (1 jobs" in log
@@ -263,7 +274,7 @@ def test_scancelled_sweep_resumes_to_the_rows_of_an_uninterrupted_run(
     chunks only; submitted again it runs the missing chunks, and the tables are the clean
     run's."""
     out = tmp_path / "long"
-    args = {"SWEEP": str(long_sweep), "OUT": str(out), "SWEEP_ARGS": SLURM_WORKERS}
+    args = {"SWEEP": str(long_sweep), "OUT": str(out), "SWEEP_ARGS": slurm_workers(tmp_path)}
     job = sbatch(slurm, tmp_path, "sweep", **args)
     wait_until(lambda: done(out) >= 2, 240, "no chunk written")
     subprocess.run(["scancel", job], env=slurm, check=True)
@@ -289,7 +300,7 @@ def test_killed_worker_job_is_replaced_and_the_sweep_completes(
     job = sbatch(
         slurm, tmp_path, "sweep",
         SWEEP=str(long_sweep), OUT=str(out),
-        SWEEP_ARGS=f"{SLURM_WORKERS} cluster.log_directory={workers}",
+        SWEEP_ARGS=slurm_workers(tmp_path),
     )  # fmt: skip
     wait_until(lambda: done(out) >= 2, 240, "no chunk written")
     (worker_job,) = [j for j in queued(slurm) if j != job]
@@ -320,7 +331,9 @@ def test_hydra_multirun_runs_its_jobs_through_sbatch(slurm, tmp_path):
     args += ["hydra.launcher.timeout_min=15"]
     job = sbatch(slurm, tmp_path, "hydra-multirun", OUT=str(out), MULTIRUN_ARGS=" ".join(args))
     completed(slurm, job, tmp_path / "logs" / f"hydra-multirun-{job}.out")
-    (array,) = {p.name.split("_")[0] for p in (out / ".submitit").glob("*_*")}
+    tasks = [p.name for p in (out / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name)]
+    (array,) = {t.split("_")[0] for t in tasks}
+    assert sorted(tasks) == [f"{array}_0", f"{array}_1"]
     tasks = job_info(slurm, array)
     states = sorted((t["ArrayTaskId"], t["JobState"], t["ExitCode"]) for t in tasks)
     assert states == [("0", "COMPLETED", "0:0"), ("1", "COMPLETED", "0:0")]
@@ -335,7 +348,7 @@ def test_sweep_gpu_script_runs_the_study_in_its_job(slurm, local, tmp_path):
     """``sbatch slurm/sweep-gpu.sbatch`` (no GPU here: --gres=none): every chunk in the job's
     own process (cluster=inprocess), the same tables."""
     out = tmp_path / "smoke"
-    job = sbatch(slurm | {"XLA_FLAGS": XLA_FLAGS}, tmp_path, "sweep-gpu", "--gres=none",
+    job = sbatch(slurm | XLA_ENV, tmp_path, "sweep-gpu", "--gres=none",
                  SWEEP="smoke", OUT=str(out))  # fmt: skip
     log = completed(slurm, job, tmp_path / "logs" / f"sweep-gpu-{job}.out")
     assert "to run on this process (no Dask)" in log
@@ -385,7 +398,7 @@ def dask_cluster(tmp_path_factory):
         with open(folder / f"{args[0]}.log", "w") as log:
             proc = subprocess.Popen(
                 [str(BIN / "dask"), *args],
-                env=ENV | {"XLA_FLAGS": XLA_FLAGS}, cwd=folder, start_new_session=True,
+                env=XLA_ENV, cwd=folder, start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
         started.append(proc)

@@ -245,7 +245,10 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
     The first chunk of each shape group runs alone; when it is done (its compiled call is in
     the persistent compilation cache) the rest of the group is submitted, so workers load the
     executable instead of each compiling it. A chunk whose task raises is re-run ``retries``
-    times; one whose worker dies is rescheduled by the scheduler.
+    times; one whose worker dies is rescheduled by the scheduler. A finished chunk's report
+    is read and its future released at once: its files are the result, and a report still
+    held when its worker dies would make the scheduler run the chunk again (a chunk that
+    finished but was lost that way before its report was read is waited for again).
     """
     from distributed import as_completed
 
@@ -256,7 +259,7 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
     pending: dict[int, list[ChunkTask]] = {}
     for task in tasks:
         pending.setdefault(task.group, []).append(task)
-    futures = {}  # key -> (future, task)
+    futures = {}  # key -> (future, task), until its report is read
     for group_tasks in pending.values():
         pilot = group_tasks.pop(0)
         future = submit(pilot)
@@ -270,10 +273,19 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
                 new = submit(rest)
                 futures[new.key] = (new, rest)
                 running.add(new)
-            if future.status == "finished":
-                yield future.result()
-            else:
+            if future.status == "error":
                 failures.append((task.index, future.exception()))
+            elif future.status == "finished":
+                try:
+                    report = future.result()  # waits if its worker died since: rerun
+                except Exception as err:  # the rerun failed
+                    failures.append((task.index, err))
+                    continue
+                del futures[future.key]
+                future.release()
+                yield report
+            else:  # finished, then lost with its worker before it was read: rerunning
+                running.add(future)
     finally:
         client.cancel([f for f, _ in futures.values() if not f.done()])
     if failures:
