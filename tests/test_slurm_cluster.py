@@ -49,15 +49,17 @@ ENV = os.environ | {
 }
 XLA_ENV = ENV | {"XLA_FLAGS": XLA_FLAGS}
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
-# The resources of one small job: 1 of the node's CPUs, 2 GB (the node's total is modest).
-JOB = ["--cpus-per-task=1", "--mem=2G", "--time=00:15:00"]
+# One small job: 1 of the node's CPUs and 1 GB (a sweep process peaks near 350 MB); a Dask
+# worker job gets 1.5 GB (a worker peaks near 550 MB). Two jobs fit the smallest node.
+JOB = ["--cpus-per-task=1", "--mem=1G", "--time=00:15:00"]
+WORKER_MEM = "--mem=1536M"
 
 
 def slurm_workers(tmp_path: Path) -> str:
     """``cluster=slurm`` settings of the sweep jobs here: one small worker job, logs in
     ``tmp_path/workers``."""
     return (
-        "cluster.cores=1 cluster.memory=2GB cluster.jobs=1 cluster.walltime=00:15:00 "
+        "cluster.cores=1 cluster.memory=1.5GB cluster.jobs=1 cluster.walltime=00:15:00 "
         f"cluster.log_directory={tmp_path / 'workers'}"
     )
 
@@ -95,7 +97,7 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def slurm(tmp_path_factory):
+def slurm_cluster(tmp_path_factory):
     """A running single-node SLURM: the environment that points sbatch & co at it. Torn down
     afterwards, and by its watchdog if this test process dies without tearing it down."""
     folder = tmp_path_factory.mktemp("slurm")
@@ -109,6 +111,16 @@ def slurm(tmp_path_factory):
         assert not [n for n, pid in daemon_pids(folder).items() if alive(pid)]
 
 
+@pytest.fixture
+def slurm(slurm_cluster):
+    """The cluster's environment; a test that fails leaves no job behind for the next."""
+    yield slurm_cluster
+    left = queued(slurm_cluster)
+    if left:
+        subprocess.run(["scancel", *left], env=slurm_cluster)
+        wait_until(lambda: not queued(slurm_cluster), 60, f"jobs {left} outlived scancel")
+
+
 def test_cluster_comes_up_idle_and_leaves_nothing_running(tmp_path):
     """``up`` gives an idle node with this machine's CPUs; when the watched process dies,
     the watchdog cancels the running job and stops every daemon and job process."""
@@ -116,7 +128,7 @@ def test_cluster_comes_up_idle_and_leaves_nothing_running(tmp_path):
     up = cluster_script("up", tmp_path, "--watch", str(watched.pid))
     assert up.returncode == 0, up.stderr
     env = ENV | {"SLURM_CONF": str(tmp_path / "slurm.conf")}
-    cpus = len(os.sched_getaffinity(0))  # what nproc counts
+    cpus = max(2, len(os.sched_getaffinity(0)))  # what nproc counts, at least 2
     assert f"CPUs={cpus} " in (tmp_path / "slurm.conf").read_text()
     info = subprocess.run(["sinfo", "-h", "-o", "%T %c"], env=env, capture_output=True, text=True)
     assert info.stdout.split() == ["idle", str(cpus)]
@@ -362,7 +374,7 @@ def test_dask_scheduler_and_worker_scripts_run_the_study(slurm, local, tmp_path)
     out = tmp_path / "smoke"
     variables = {"SCHEDULER_FILE": str(tmp_path / "scheduler.json"), "SWEEP": "smoke"}
     scheduler = sbatch(slurm, tmp_path, "dask-scheduler", OUT=str(out), **variables)
-    workers = sbatch(slurm, tmp_path, "dask-workers", "--array=0", **variables)
+    workers = sbatch(slurm, tmp_path, "dask-workers", "--array=0", WORKER_MEM, **variables)
     completed(slurm, scheduler, tmp_path / "logs" / f"dask-scheduler-{scheduler}.out")
     info = wait_job(slurm, workers, 60)
     log = tmp_path / "logs" / f"dask-workers-{info['JobId']}.out"
@@ -409,8 +421,14 @@ def dask_cluster(tmp_path_factory):
               "--no-dashboard")  # fmt: skip
         wait_until(scheduler_file.is_file, 60, "the scheduler did not start")
         start("worker", "--scheduler-file", str(scheduler_file), "--nworkers", "1",
-              "--nthreads", "1", "--memory-limit", "2GB", "--no-dashboard",
+              "--nthreads", "1", "--memory-limit", "1.5GB", "--no-dashboard",
               "--local-directory", str(folder))  # fmt: skip
+        # should this test process die without its clean-up, the processes die with it
+        groups = " ".join(f"-{p.pid}" for p in started)
+        started.append(subprocess.Popen(
+            ["bash", "-c", f"while kill -0 {os.getpid()}; do sleep 1; done; kill -9 -- {groups}"],
+            start_new_session=True, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
         yield scheduler_file
     finally:
         for proc in reversed(started):
