@@ -346,6 +346,7 @@ def test_hydra_multirun_runs_its_jobs_through_sbatch(slurm, tmp_path):
     tasks = [p.name for p in (out / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name)]
     (array,) = {t.split("_")[0] for t in tasks}
     assert sorted(tasks) == [f"{array}_0", f"{array}_1"]
+    wait_job(slurm, array, 60)  # submitit returns on the result files, before SLURM's end
     tasks = job_info(slurm, array)
     states = sorted((t["ArrayTaskId"], t["JobState"], t["ExitCode"]) for t in tasks)
     assert states == [("0", "COMPLETED", "0:0"), ("1", "COMPLETED", "0:0")]
