@@ -125,29 +125,35 @@ def test_cluster_comes_up_idle_and_leaves_nothing_running(tmp_path):
     """``up`` gives an idle node with this machine's CPUs; when the watched process dies,
     the watchdog cancels the running job and stops every daemon and job process."""
     watched = subprocess.Popen(["sleep", "600"])
-    up = cluster_script("up", tmp_path, "--watch", str(watched.pid))
-    assert up.returncode == 0, up.stderr
-    env = ENV | {"SLURM_CONF": str(tmp_path / "slurm.conf")}
-    cpus = max(2, len(os.sched_getaffinity(0)))  # what nproc counts, at least 2
-    assert f"CPUs={cpus} " in (tmp_path / "slurm.conf").read_text()
-    info = subprocess.run(["sinfo", "-h", "-o", "%T %c"], env=env, capture_output=True, text=True)
-    assert info.stdout.split() == ["idle", str(cpus)]
-    job = subprocess.run(
-        ["sbatch", "--parsable", *JOB, "-o", str(tmp_path / "job.out"), "--wrap",
-         "sleep 600 & echo $! > child.pid; sleep 600"],
-        env=env, cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
-    assert job.returncode == 0, job.stderr
-    wait_until(lambda: (tmp_path / "child.pid").is_file(), 60, "the job did not start")
-    child = int((tmp_path / "child.pid").read_text())
-    daemons = daemon_pids(tmp_path)
-    assert sorted(daemons) == ["munged", "slurmctld", "slurmd"] and alive(child)
-    watchdog = int((tmp_path / "watchdog.pid").read_text())
-    watched.kill()
-    watched.wait()
-    gone = [child, *daemons.values(), watchdog]  # the watchdog becomes `down`, then exits
-    wait_until(lambda: not any(alive(p) for p in gone), 60, f"left running: {gone}")
-    assert "slurm-cluster: down" in (tmp_path / "log" / "watchdog.log").read_text()
+    try:
+        up = cluster_script("up", tmp_path, "--watch", str(watched.pid))
+        assert up.returncode == 0, up.stderr
+        env = ENV | {"SLURM_CONF": str(tmp_path / "slurm.conf")}
+        cpus = max(2, len(os.sched_getaffinity(0)))  # what nproc counts, at least 2
+        assert f"CPUs={cpus} " in (tmp_path / "slurm.conf").read_text()
+        info = subprocess.run(
+            ["sinfo", "-h", "-o", "%T %c"], env=env, capture_output=True, text=True
+        )
+        assert info.stdout.split() == ["idle", str(cpus)]
+        job = subprocess.run(
+            ["sbatch", "--parsable", *JOB, "-o", str(tmp_path / "job.out"), "--wrap",
+             "sleep 600 & echo $! > child.pid; sleep 600"],
+            env=env, cwd=tmp_path, capture_output=True, text=True,
+        )  # fmt: skip
+        assert job.returncode == 0, job.stderr
+        wait_until(lambda: (tmp_path / "child.pid").is_file(), 60, "the job did not start")
+        child = int((tmp_path / "child.pid").read_text())
+        daemons = daemon_pids(tmp_path)
+        assert sorted(daemons) == ["munged", "slurmctld", "slurmd"] and alive(child)
+        watchdog = int((tmp_path / "watchdog.pid").read_text())
+        watched.kill()
+        watched.wait()
+        gone = [child, *daemons.values(), watchdog]  # the watchdog becomes `down`, then exits
+        wait_until(lambda: not any(alive(p) for p in gone), 60, f"left running: {gone}")
+        assert "slurm-cluster: down" in (tmp_path / "log" / "watchdog.log").read_text()
+    finally:
+        watched.kill()
+        cluster_script("down", tmp_path)
 
 
 # ---------------------------------------------------------------- jobs
@@ -242,12 +248,13 @@ def long_sweep(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory, long_sweep) -> dict[str, Path]:
-    """The tables to match: smoke run with ``cluster=local``, the long study start to finish
-    in one process (``cluster=inprocess``, with the workers' XLA flags)."""
+    """The tables to match: smoke run with ``cluster=local`` (one worker process: its two
+    chunks run one after the other anyway), the long study start to finish in one process
+    (``cluster=inprocess``, with the workers' XLA flags)."""
     folder = tmp_path_factory.mktemp("local")
     outs = {"smoke": folder / "smoke", "long": folder / "long"}
     runs = [
-        (sweep_cmd("smoke", outs["smoke"], "cluster=local"), ENV),
+        (sweep_cmd("smoke", outs["smoke"], "cluster=local", "cluster.n_workers=1"), ENV),
         (sweep_cmd(str(long_sweep), outs["long"], "cluster=inprocess"), XLA_ENV),
     ]
     for cmd, env in runs:
