@@ -334,6 +334,7 @@ def test_killed_worker_job_is_replaced_and_the_sweep_completes(
     log = completed(slurm, job, tmp_path / "logs" / f"sweep-{job}.out")
     assert killed_at < LONG_CHUNKS, "killed too late"
     assert wait_job(slurm, worker_job, 10)["JobState"] in {"FAILED", "CANCELLED"}
+    assert f"worker job(s) {worker_job} ended; submitting replacements" in log
     worker_logs = sorted(workers.glob("*.err"))
     assert len(worker_logs) == 2, log
     assert "Registered to" in worker_logs[1].read_text()

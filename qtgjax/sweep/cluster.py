@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -177,6 +178,9 @@ class JobWatch:
             return []
         dead = [name for name, job_id in ids.items() if job_id not in alive]
         if dead:
+            gone = ", ".join(ids[name] for name in dead)
+            print(f"qtgjax-sweep: worker job(s) {gone} ended; submitting replacements",
+                  file=sys.stderr, flush=True)  # fmt: skip
             made.sync(made.scale_down, dead)
             self.replaced += len(dead)
         # also reopens jobs that distributed's lost-worker timeout closed and dropped
