@@ -17,6 +17,17 @@ run() {
     fi
 }
 
+# The job's main command, exec'd: it becomes the job's process, so scancel's or the time
+# limit's SIGTERM reaches it and SLURM waits (KillWait) while it shuts its workers down,
+# instead of killing it when the batch shell dies.
+run_main() {
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then
+        run "$@"
+    else
+        exec "$@"
+    fi
+}
+
 if [[ "${DRY_RUN:-0}" != 1 ]]; then
     # shellcheck disable=SC1091
     source "$VENV/bin/activate"

@@ -2,12 +2,15 @@
 
 The settings are ``conf/sweep/config.yaml`` composed with Hydra overrides (config group
 ``cluster`` picks where chunks run). Exit status: 0 done, 1 chunks failed, 2 bad sweep file,
-settings or study folder, 130 interrupted (run the same command again to finish).
+settings or study folder, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, which is how
+``scancel`` and a job's time limit stop it); after either, run the same command again to finish.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,6 +53,16 @@ def settings(overrides: Sequence[str]) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C, so the cluster (and its SLURM worker jobs) is shut
+    down on the way out instead of left running."""
+
+
+def _terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up
+    raise Terminated
+
+
 def cli(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(args):
@@ -65,6 +78,8 @@ def cli(argv: Sequence[str] | None = None) -> int:
     if show:
         print(OmegaConf.to_yaml(OmegaConf.create(cfg)), end="")
         return 0
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         path = find_sweep(str(cfg["sweep"]), [Path.cwd(), REPO])
         spec = load_sweep(path)
@@ -86,13 +101,14 @@ def cli(argv: Sequence[str] | None = None) -> int:
     except ChunkFailed as err:
         print(f"qtgjax-sweep: {err}; run the same command again to retry them", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        how = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(
-            "qtgjax-sweep: interrupted; finished chunks are kept, run the same command again "
+            f"qtgjax-sweep: {how}; finished chunks are kept, run the same command again "
             "to finish",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
     return 0
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +20,21 @@ from qtgjax.sweep.plan import ChunkTask
 from qtgjax.sweep.worker import ChunkReport, run_chunk
 
 KINDS = ("local", "slurm", "scheduler", "inprocess")
+# squeue states of a job whose worker is gone (COMPLETING: its processes are being killed)
+JOB_ENDED = frozenset(
+    [
+        "COMPLETING",
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+    ]
+)
 
 
 class ClusterError(ValueError):
@@ -102,6 +120,74 @@ def slurm_cluster(cluster: Mapping, env: Mapping[str, str]):
     return SLURMCluster(**{k: v for k, v in kwargs.items() if v is not None})
 
 
+def queued_jobs(job_ids: Sequence[str]) -> set[str] | None:
+    """The ones of ``job_ids`` that SLURM still has pending or running (``squeue``); None
+    when squeue cannot answer (then nothing is taken for dead)."""
+    cmd = ["squeue", "--noheader", "--format=%i %T", f"--jobs={','.join(job_ids)}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        # squeue fails on a job list that it no longer knows at all: every job is gone
+        return set() if "Invalid job id" in proc.stderr else None
+    alive = set()
+    for line in proc.stdout.splitlines():
+        job, _, state = line.partition(" ")
+        if state not in JOB_ENDED:
+            alive.add(job.split("_")[0])
+    return alive
+
+
+class JobWatch:
+    """Replaces SLURM worker jobs that end while the sweep runs (killed, out of walltime,
+    preempted, cancelled by hand). dask_jobqueue submits its jobs once and does not notice
+    when one ends, so a study whose jobs all died would wait forever: every ``interval``
+    seconds this asks ``squeue`` which of the cluster's jobs are gone, drops them from the
+    cluster and scales back to ``jobs`` (with ``adapt``, to what the adaptive plan holds);
+    the scheduler reruns the chunks they held on the new workers."""
+
+    def __init__(self, made, jobs: int | None, interval: float = 5.0):
+        self.made, self.jobs, self.interval = made, jobs, interval
+        self.replaced = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="qtgjax-jobwatch", daemon=True)
+
+    def __enter__(self) -> JobWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 35)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # a cluster closing under us; the next round tries again
+                if self._stop.is_set():
+                    return
+
+    def check(self) -> list[str]:
+        """One round: the names of the jobs found dead (and replaced)."""
+        made = self.made
+        ids = {name: job.job_id for name, job in list(made.workers.items()) if job.job_id}
+        alive = queued_jobs(sorted(set(ids.values()))) if ids else set()
+        if alive is None or self._stop.is_set():
+            return []
+        dead = [name for name, job_id in ids.items() if job_id not in alive]
+        if dead:
+            gone = ", ".join(ids[name] for name in dead)
+            print(f"qtgjax-sweep: worker job(s) {gone} ended; submitting replacements",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            made.sync(made.scale_down, dead)
+            self.replaced += len(dead)
+        # also reopens jobs that distributed's lost-worker timeout closed and dropped
+        made.scale(jobs=self.jobs if self.jobs is not None else len(made.worker_spec))
+        return dead
+
+
 def check_cluster(cluster: Mapping) -> None:
     """Refuse settings that cannot work, before anything is planned or written."""
     kind = cluster.get("kind")
@@ -163,7 +249,10 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
     The first chunk of each shape group runs alone; when it is done (its compiled call is in
     the persistent compilation cache) the rest of the group is submitted, so workers load the
     executable instead of each compiling it. A chunk whose task raises is re-run ``retries``
-    times; one whose worker dies is rescheduled by the scheduler.
+    times; one whose worker dies is rescheduled by the scheduler. A finished chunk's report
+    is read and its future released at once: its files are the result, and a report still
+    held when its worker dies would make the scheduler run the chunk again (a chunk that
+    finished but was lost that way before its report was read is waited for again).
     """
     from distributed import as_completed
 
@@ -174,7 +263,7 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
     pending: dict[int, list[ChunkTask]] = {}
     for task in tasks:
         pending.setdefault(task.group, []).append(task)
-    futures = {}  # key -> (future, task)
+    futures = {}  # key -> (future, task), until its report is read
     for group_tasks in pending.values():
         pilot = group_tasks.pop(0)
         future = submit(pilot)
@@ -188,10 +277,19 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
                 new = submit(rest)
                 futures[new.key] = (new, rest)
                 running.add(new)
-            if future.status == "finished":
-                yield future.result()
-            else:
+            if future.status == "error":
                 failures.append((task.index, future.exception()))
+            elif future.status == "finished":
+                try:
+                    report = future.result()  # waits if its worker died since: rerun
+                except Exception as err:  # the rerun failed
+                    failures.append((task.index, err))
+                    continue
+                del futures[future.key]
+                future.release()
+                yield report
+            else:  # finished, then lost with its worker before it was read: rerunning
+                running.add(future)
     finally:
         client.cancel([f for f, _ in futures.values() if not f.done()])
     if failures:
@@ -213,16 +311,21 @@ def dask_client(cluster: Mapping, env: Mapping[str, str], retries: int):
             )
         elif kind == "slurm":
             made = slurm_cluster(cluster, env)
+            jobs = int(cluster["jobs"])
             if cluster.get("adapt"):
-                made.adapt(minimum_jobs=0, maximum_jobs=int(cluster["jobs"]))
+                made.adapt(minimum_jobs=0, maximum_jobs=jobs)
             else:
-                made.scale(jobs=int(cluster["jobs"]))
+                made.scale(jobs=jobs)
             client = Client(made)
         else:
             made = local_cluster(cluster, env)
             client = Client(made)
         try:
-            yield client
+            if kind == "slurm":
+                with JobWatch(made, None if cluster.get("adapt") else jobs):
+                    yield client
+            else:
+                yield client
         finally:
             client.close()
             if made is not None:
