@@ -23,6 +23,7 @@ BACKTEST_CONF = CONF_DIR / "backtest"
 log = logging.getLogger("qtgjax.backtest")
 
 
+RECORDS = ("trades", "equity", "summary")
 OPEN_SECTIONS = ("grid.", "params.", "columns.", "strategies.", "split.")
 
 
@@ -72,8 +73,7 @@ class BacktestResult:
 
     def _arrays(self):
         if self._cache is None:
-            cash, equity, position = res.equity_arrays(self.records)
-            self._cache = {"cash": cash, "equity": equity, "position": position}
+            self._cache = res.equity_arrays(self.records)
         return self._cache
 
     def group_names(self) -> list[str]:
@@ -89,8 +89,11 @@ class BacktestResult:
         return float(given) if given else res.bars_per_year(self.setup.bars[0].time)
 
     def equity(self) -> pl.DataFrame:
-        """One row per (point, symbol, bar): ``cash, position, equity`` (exact cash units)."""
+        """One row per (point, symbol, bar): ``cash, position, equity`` (exact cash units).
+        Needs ``record=equity`` or ``record=trades``."""
         s, arr = self.setup, self._arrays()
+        if "cash" not in arr:
+            raise ValueError("equity needs record=equity or record=trades (this run: summary)")
         names, lengths, n_groups = self.group_names(), self.lengths(), len(s.groups)
         frames = []
         for g, name in enumerate(names):
@@ -115,28 +118,23 @@ class BacktestResult:
         return pl.concat(frames, how="diagonal")
 
     def trades(self) -> pl.DataFrame:
-        """One row per fill."""
+        """One row per fill. Needs ``record=equity`` or ``record=trades``."""
+        if not hasattr(self.records, "fill_open"):
+            raise ValueError("trades need record=equity or record=trades (this run: summary)")
         return res.trades_table(self.setup, self.records)
 
     def _metrics(self, lo: int | None = None, hi: int | None = None) -> list[dict]:
         """Per symbol group: metrics of every point over bars [lo, hi)."""
         s, arr = self.setup, self._arrays()
         n_groups, out = len(s.groups), []
-        trades = self.trades()
         for g, n in enumerate(self.lengths()):
             cols = np.arange(g, arr["equity"].shape[0], n_groups)
             a, b = lo or 0, min(hi or n, n)
             equity = arr["equity"][cols, :n].astype(np.float64)
             rets = res.returns_of(equity, float(s.cash))[:, a:b]
             start = float(s.cash) if a == 0 else equity[:, a - 1]
-            part = trades.filter(
-                (pl.col("symbol").is_in([self.setup.bars[i].symbol for i in s.groups[g]]))
-                & (pl.col("bar") >= a) & (pl.col("bar") < b)
-            ).group_by("point").agg(pl.len().alias("n"), pl.col("notional").sum().alias("v"))
-            n_trades = np.zeros(len(cols), np.int64)
-            value = np.zeros(len(cols), np.float64)
-            n_trades[part["point"].to_numpy()] = part["n"].to_numpy()
-            value[part["point"].to_numpy()] = part["v"].to_numpy()
+            n_trades = arr["fills"][cols, a:b].sum(-1)
+            value = arr["notional"][cols, a:b].sum(-1)
             m = res.metrics(rets, equity[:, a:b], start, value, n_trades, self.annualization())
             m["return_pct"] = (equity[:, b - 1] / start - 1.0) * 100.0
             out.append(m)
@@ -244,13 +242,18 @@ def backtest(config: Mapping | None = None, overrides: Sequence[str] = (), bars=
     setup = make_setup(cfg, bars)
     n = int(setup.columns.group.shape[0])
     memory = cfg.get("memory_mb")
+    record = cfg.get("record", "trades")
+    if record not in RECORDS:
+        raise ConfigError(f"record: {record!r} is not one of {list(RECORDS)}")
+    full = record != "summary"
     plan = plan_columns(setup.family, setup.spec, setup.columns, setup.market,
-                        chunk=cfg.get("chunk_size"),
+                        chunk=cfg.get("chunk_size"), full=full,
                         budget_bytes=None if memory is None else int(memory) * 2**20)
     log.info(plan.describe().replace("scenarios", "columns"))
     keys = scenario_keys(int(cfg.get("seed", 0)), n)
     started = time.perf_counter()
-    _, records = run_chunked(setup.family, setup.spec, setup.columns, keys, setup.market, plan)
+    _, records = run_chunked(setup.family, setup.spec, setup.columns, keys, setup.market, plan,
+                             full)
     return BacktestResult(cfg, setup, records, time.perf_counter() - started)
 
 

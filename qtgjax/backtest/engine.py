@@ -92,6 +92,34 @@ class BarRecord:
     fees: jnp.ndarray
 
 
+@pytree
+class EquityRecord:
+    """The light record (``record=summary``): what the summary needs, per bar.
+
+    Attributes:
+        equity: Money[N] cash + positions at the close, cash units.
+        fills: int32[N] orders that (partly) filled in the bar.
+        notional: float32[N] cash units traded in the bar (both sides, absolute).
+    """
+
+    equity: money.Money
+    fills: jnp.ndarray
+    notional: jnp.ndarray
+
+
+def light(record: BarRecord) -> EquityRecord:
+    """The summary's part of a full record."""
+    def traded(q, p):
+        return (q.astype(jnp.float32) * p.astype(jnp.float32)).sum((1, 2))
+
+    return EquityRecord(
+        equity=record.equity,
+        fills=((record.fill_open > 0).sum((1, 2)) + (record.fill_close > 0).sum((1, 2))),
+        notional=traded(record.fill_open, record.price_open)
+        + traded(record.fill_close, record.price_close),
+    )
+
+
 class Market(NamedTuple):
     """The bars every column sees, time-major (scan's xs).
 
@@ -137,7 +165,8 @@ def equity_of(accounts: Accounts, close) -> money.Money:
     return money.add(accounts.cash, value)
 
 
-def column_step(family: Family, spec: FamilySpec, col: Column, carry, bar_in, key):
+def column_step(family: Family, spec: FamilySpec, col: Column, carry, bar_in, key,
+                full: bool = True):
     """One bar of one column. ``bar_in`` = (t, open, high, low, close, volume [G, S],
     valid [G], tables_t)."""
     accounts, extra = carry
@@ -174,7 +203,7 @@ def column_step(family: Family, spec: FamilySpec, col: Column, carry, bar_in, ke
         buy_close=orders.is_buy,
         fees=jnp.where(ok, fee_a + fee_b, 0),
     )
-    return (accounts, extra), record
+    return (accounts, extra), (record if full else light(record))
 
 
 def init_column(family: Family, spec: FamilySpec, col: Column, key):
@@ -182,11 +211,14 @@ def init_column(family: Family, spec: FamilySpec, col: Column, key):
     return accounts, family.init_extra(spec, col.strategy, key)
 
 
-def run_columns(family: Family, spec: FamilySpec, cols: Column, keys, market: Market):
-    """Every column over every bar: (final (accounts, extra), BarRecord [T, B, ...])."""
+def run_columns(family: Family, spec: FamilySpec, cols: Column, keys, market: Market,
+                full: bool = True):
+    """Every column over every bar: (final (accounts, extra), records [T, B, ...]):
+    :class:`BarRecord` where ``full``, else :class:`EquityRecord`."""
     carry = jax.vmap(functools.partial(init_column, family, spec))(cols, keys)
     n_bars = market.close.shape[0]
-    step = jax.vmap(functools.partial(column_step, family, spec), in_axes=(0, 0, None, 0))
+    step = jax.vmap(functools.partial(column_step, family, spec, full=full),
+                    in_axes=(0, 0, None, 0))
 
     def body(carry, xs):
         return step(cols, carry, xs, keys)
@@ -196,9 +228,9 @@ def run_columns(family: Family, spec: FamilySpec, cols: Column, keys, market: Ma
     return jax.lax.scan(body, carry, xs)
 
 
-_run_cpu = jax.jit(run_columns, static_argnames=("family", "spec"),
-                   compiler_options=CPU_COMPILER_OPTIONS)
-_run = jax.jit(run_columns, static_argnames=("family", "spec"))
+_STATIC = ("family", "spec", "full")
+_run_cpu = jax.jit(run_columns, static_argnames=_STATIC, compiler_options=CPU_COMPILER_OPTIONS)
+_run = jax.jit(run_columns, static_argnames=_STATIC)
 
 
 def runner(device: jax.Device):
@@ -206,7 +238,8 @@ def runner(device: jax.Device):
     return _run_cpu if device.platform == "cpu" else _run
 
 
-def column_bytes(family: Family, spec: FamilySpec, one: Column, market: Market) -> int:
+def column_bytes(family: Family, spec: FamilySpec, one: Column, market: Market,
+                 full: bool = True) -> int:
     """Estimated bytes of one column, by :mod:`qtgjax.sim.chunk`'s model: initial and final
     state, records, and ``WORKING_SET_STATES`` states of working set."""
     key = jax.random.key(0)
@@ -215,19 +248,19 @@ def column_bytes(family: Family, spec: FamilySpec, one: Column, market: Market) 
                           (jnp.zeros((1,), jnp.int32), market.open, market.high, market.low,
                            market.close, market.volume, market.valid, market.tables))
     _, record = jax.eval_shape(
-        lambda c, s, b, k: column_step(family, spec, c, s, b, k), one, state, bar_in, key
+        lambda c, s, b, k: column_step(family, spec, c, s, b, k, full), one, state, bar_in, key
     )
     n_bars = market.close.shape[0]
     return (2 + WORKING_SET_STATES) * tree_bytes(state) + n_bars * tree_bytes(record)
 
 
 def plan_columns(family, spec, cols: Column, market: Market, *, chunk=None, budget_bytes=None,
-                 memory_fraction: float = 0.5) -> ChunkPlan:
+                 memory_fraction: float = 0.5, full: bool = True) -> ChunkPlan:
     """How many columns one compiled call runs (a :class:`~qtgjax.sim.chunk.ChunkPlan`)."""
     device = jax.devices()[0]
     n = int(cols.group.shape[0])
     one = jax.tree.map(lambda x: x[0], cols)
-    per = column_bytes(family, spec, one, market)
+    per = column_bytes(family, spec, one, market, full)
     tables = tree_bytes(market)
     if budget_bytes is None:
         budget_bytes = int(memory_fraction * free_device_bytes(device)) - tables
@@ -237,7 +270,8 @@ def plan_columns(family, spec, cols: Column, market: Market, *, chunk=None, budg
     return ChunkPlan(n, size, per, budget, f"{device.platform}:{device}")
 
 
-def run_chunked(family, spec, cols: Column, keys, market: Market, plan: ChunkPlan):
+def run_chunked(family, spec, cols: Column, keys, market: Market, plan: ChunkPlan,
+                full: bool = True):
     """All columns chunk by chunk (each chunk padded to the plan's size: one compile);
     returns the final state and records as NumPy arrays with the column axis first."""
     run = runner(jax.devices()[0])
@@ -246,9 +280,11 @@ def run_chunked(family, spec, cols: Column, keys, market: Market, plan: ChunkPla
         log.warning(plan.describe().replace("scenarios", "columns"))
     for index in range(plan.n_chunks):
         part, part_keys, used = chunk_inputs(cols, keys, plan, index)
-        final, rec = run(family, spec, part, part_keys, market)
+        final, rec = run(family, spec, part, part_keys, market, full)
         finals.append(jax.tree.map(lambda x, used=used: np.asarray(x)[:used], final))
         records.append(jax.tree.map(lambda x, used=used: np.swapaxes(np.asarray(x), 0, 1)[:used],
                                     rec))
+    if len(finals) == 1:
+        return finals[0], records[0]
     join = functools.partial(jax.tree.map, lambda *xs: np.concatenate(xs))
     return join(*finals), join(*records)

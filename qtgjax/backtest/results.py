@@ -32,11 +32,24 @@ def point_frame(points: list[dict], keys: list[str]) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
-def equity_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact int64 cash, equity [B, T] and int64 position [B, T, S] (agent 0)."""
-    cash = money.to_int64(records.cash)[..., 0]
-    equity = money.to_int64(records.equity)[..., 0]
-    return cash, equity, np.asarray(records.position)[..., 0, :].astype(np.int64)
+def equity_arrays(records) -> dict[str, np.ndarray]:
+    """Exact int64 ``equity`` [B, T], per-bar ``fills`` and traded ``notional`` [B, T];
+    with full records also ``cash`` [B, T] and ``position`` [B, T, S] (agent 0)."""
+    out = {"equity": money.to_int64(records.equity)[..., 0]}
+    if hasattr(records, "fill_open"):
+        out["cash"] = money.to_int64(records.cash)[..., 0]
+        out["position"] = np.asarray(records.position)[..., 0, :].astype(np.int64)
+        fills, notional = 0, 0.0
+        for q, p in ((records.fill_open, records.price_open),
+                     (records.fill_close, records.price_close)):
+            q = np.asarray(q)[:, :, 0]
+            fills = fills + (q > 0).sum((2, 3))
+            notional = notional + (q.astype(np.float64) * np.asarray(p)[:, :, 0]).sum((2, 3))
+        out["fills"], out["notional"] = fills, notional
+    else:
+        out["fills"] = np.asarray(records.fills)[..., 0]
+        out["notional"] = np.asarray(records.notional, np.float64)[..., 0]
+    return out
 
 
 def returns_of(equity: np.ndarray, start: float) -> np.ndarray:

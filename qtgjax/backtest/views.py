@@ -119,12 +119,10 @@ def _stream_batch(batch: MarketParams, close, volume, history: int):
     return jax.vmap(per_group, in_axes=(0, None, None))(batch, close, volume)
 
 
-def distinct_rows(points: list[dict], base: MarketParams, names) -> tuple[list[tuple], np.ndarray]:
+def distinct_rows(points: list[dict], defaults: dict, names) -> tuple[list[tuple], np.ndarray]:
     """Distinct value tuples of ``names`` over the points (a point's missing name takes
-    the base value), and each point's row."""
-    values = [
-        tuple(float(p.get(n, market_value(base, n))) for n in names) for p in points
-    ]
+    its default), and each point's row."""
+    values = [tuple(float(p.get(n, defaults[n])) for n in names) for p in points]
     distinct = sorted(set(values))
     index = {v: i for i, v in enumerate(distinct)}
     return distinct, np.array([index[v] for v in values], np.int32)
@@ -135,28 +133,37 @@ def view_tables(base: MarketParams, points: list[dict], close, volume, history: 
 
     close, volume: int32[T, G, S].
     """
+    names = MARKET_FIELDS + INDICATOR_FIELDS
+    defaults = {n: float(market_value(base, n)) for n in names}
+    dtypes = {n: np.dtype(market_value(base, n).dtype) for n in names}
     fields_by_deps: dict[tuple, list[str]] = {}
     for name, deps in DEPENDS.items():
         fields_by_deps.setdefault(deps, []).append(name)
-    values, rows = {}, {}
-    for deps, names in fields_by_deps.items():
-        distinct, row = distinct_rows(points, base, deps)
-        stacked = [with_values(base, deps, [_typed(base, d, v) for d, v in zip(deps, vals,
-                                                                             strict=True)])
-                   for vals in distinct]
-        batch = jax.tree.map(lambda *xs: jnp.stack(xs), *stacked)
-        out = _stream_batch(batch, close, volume, history=history)  # {f: [U, T, G, S]}
-        for n in names:
-            values[n] = jnp.moveaxis(out[n], 1, 0)  # [T, U, G, S]
+    values, rows, parts, offset = {}, {}, [], 0
+    for deps, group in fields_by_deps.items():  # one batch row per distinct value tuple
+        distinct, row = distinct_rows(points, defaults, deps)
+        columns = {n: np.full(len(distinct), defaults[n], dtypes[n]) for n in names}
+        for i, n in enumerate(deps):
+            columns[n] = np.array([v[i] for v in distinct], dtypes[n])
+        parts.append((group, columns, offset, len(distinct), row))
+        offset += len(distinct)
+    stacked = {n: np.concatenate([c[n] for _, c, _, _, _ in parts]) for n in names}
+    batch = with_values(base, names, [jnp.asarray(stacked[n]) for n in names])
+    batch = batch.replace(initial_price=jnp.zeros((offset, *base.initial_price.shape), jnp.int32),
+                          recentre=jnp.broadcast_to(base.recentre, (offset,)))
+    out = _stream_batch(batch, close, volume, history=history)  # {f: [U, T, G, S]}, one scan
+    for group, _, start, count, row in parts:
+        for n in group:
+            values[n] = jnp.moveaxis(out[n][start : start + count], 1, 0)  # [T, U_f, G, S]
             rows[n] = jnp.asarray(row)
-    warm = [int(warm_up(with_values(base, tuple(p), [_typed(base, k, v) for k, v in p.items()])
-                        .indicators)) for p in points]
-    return ViewTables(values, rows, jnp.asarray(warm, jnp.int32))
-
-
-def _typed(base: MarketParams, name: str, value):
-    like = market_value(base, name)
-    return jnp.asarray(value, like.dtype)
+    n = len(points)
+    per_point = {k: np.full(n, defaults[k], dtypes[k]) for k in INDICATOR_FIELDS}
+    for k in INDICATOR_FIELDS:
+        if any(k in p for p in points):
+            per_point[k] = np.array([p.get(k, defaults[k]) for p in points], dtypes[k])
+    ind = IndicatorParams(**{k: jnp.asarray(v) for k, v in per_point.items()})
+    warm = jax.vmap(warm_up)(ind)
+    return ViewTables(values, rows, warm.astype(jnp.int32))
 
 
 def gather_indicators(tables_t: dict, rows: dict, group, count, warm) -> tuple[dict, Indicators]:
