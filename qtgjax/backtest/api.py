@@ -131,7 +131,9 @@ class BacktestResult:
             cols = np.arange(g, arr["equity"].shape[0], n_groups)
             a, b = lo or 0, min(hi or n, n)
             equity = arr["equity"][cols, :n].astype(np.float64)
-            rets = res.returns_of(equity, float(s.cash))[:, a:b]
+            rets = res.returns_of(equity, float(s.cash))
+            window = (np.arange(n) >= a) & (np.arange(n) < b)  # one shape for every window
+            rets = np.where(window, rets, np.nan)
             start = float(s.cash) if a == 0 else equity[:, a - 1]
             n_trades = arr["fills"][cols, a:b].sum(-1)
             value = arr["notional"][cols, a:b].sum(-1)

@@ -77,16 +77,20 @@ def deflated_sharpe(sr: np.ndarray, n_obs: int, skew: np.ndarray, kurt: np.ndarr
 
 def metrics(rets: np.ndarray, equity: np.ndarray, start: float, turnover_value: np.ndarray,
             n_trades: np.ndarray, annualization: float) -> dict[str, np.ndarray]:
-    """Per-column metrics over the bars given (qtgjax.risk for Sharpe, Sortino, drawdown)."""
+    """Per-column metrics of returns [B, T] (NaN outside the window: qtgjax.risk ignores
+    them, so every window has one compiled shape) via qtgjax.risk for Sharpe, Sortino and
+    max drawdown; ``equity`` holds the window's bars."""
     import jax.numpy as jnp
 
     r = jnp.asarray(rets, jnp.float32)
     sharpe = np.asarray(risk.sharpe(r, annualization=annualization), np.float64)
     sortino = np.asarray(risk.sortino(r, annualization=annualization), np.float64)
     mdd = np.asarray(risk.max_drawdown(r), np.float64)
-    per_bar = rets.mean(-1) / np.where(rets.std(-1, ddof=1) > 0, rets.std(-1, ddof=1), np.nan)
-    skew = np.nan_to_num(stats.skew(rets, axis=-1))
-    kurt = np.nan_to_num(stats.kurtosis(rets, axis=-1, fisher=False), nan=3.0)
+    sd = np.nanstd(rets, -1, ddof=1)
+    per_bar = np.nanmean(rets, -1) / np.where(sd > 0, sd, np.nan)
+    skew = np.nan_to_num(stats.skew(rets, axis=-1, nan_policy="omit"))
+    kurt = np.nan_to_num(stats.kurtosis(rets, axis=-1, fisher=False, nan_policy="omit"), nan=3.0)
+    n_obs = int(np.isfinite(rets).sum(-1).max())
     first = np.where(equity.shape[1] > 0, start, 1.0)
     mean_equity = np.maximum(equity.mean(-1), 1.0)
     return {
@@ -96,7 +100,7 @@ def metrics(rets: np.ndarray, equity: np.ndarray, start: float, turnover_value: 
         "max_drawdown": mdd,
         "turnover": turnover_value / mean_equity,
         "trades": n_trades.astype(np.int64),
-        "deflated_sharpe": deflated_sharpe(per_bar, rets.shape[1], skew, kurt),
+        "deflated_sharpe": deflated_sharpe(per_bar, n_obs, skew, kurt),
     }
 
 
