@@ -113,4 +113,5 @@ def bitstamp_events() -> OrderEvents:
         price=ev["price"].to_numpy(np.float64),
         qty=qty,
         source="ob_analytics:bitstamp orders.csv.gz",
+        aggressors=True,
     )

@@ -108,6 +108,10 @@ class OrderEvents:
         initial: optional book at the start, ``{"price", "qty", "is_buy"}`` arrays (one
             anonymous resting order per entry), e.g. LOBSTER's first orderbook row.
         source: where the events came from, for messages.
+        aggressors: True where the feed holds the incoming (marketable) orders' own ADD
+            events, so trades happen when they cross the book (Bitstamp); False where only
+            the resting side's executions are recorded and replay sends an incoming order
+            for each EXECUTE (LOBSTER).
     """
 
     symbol: str
@@ -119,6 +123,7 @@ class OrderEvents:
     qty: np.ndarray
     initial: dict | None = field(default=None)
     source: str = ""
+    aggressors: bool = False
 
     def __len__(self) -> int:
         return len(self.time)
