@@ -179,7 +179,9 @@ def test_execution_family_follows_its_schedule():
     assert set(trades["lots"].to_list()) == {2}
 
 
-def test_train_test_and_walk_forward():
+def test_train_test_walk_forward_and_report(tmp_path):
+    from qtgjax.backtest.report import write_report
+
     bars = walk(seed=4)
     r = backtest(overrides=["grid.fast=[3,5]", "grid.slow=[10,20]", "split.train=50",
                             "split.test=50", *SHORT], bars=[bars])
@@ -197,9 +199,12 @@ def test_train_test_and_walk_forward():
     np.testing.assert_allclose(both["sharpe"], summary["sharpe"], rtol=1e-6)
     with pytest.raises(ValueError, match="record=equity"):
         r2.trades()
+    page = write_report(tmp_path, r)
+    assert {p.name for p in page.parent.glob("*.png")} == {"equity_0.png", "sharpe_0.png"}
+    assert "Walk-forward" in page.read_text()
 
 
-def test_cli_writes_tables_and_report(tmp_path):
+def test_cli_writes_tables(tmp_path):
     """The contract command on an OHLCV CSV a user has (a Date/Adj Close layout)."""
     bars = walk(seed=5)
     csv = tmp_path / "prices.csv"
@@ -209,7 +214,7 @@ def test_cli_writes_tables_and_report(tmp_path):
     out = tmp_path / "run"
     cmd = [str(Path(sys.executable).parent / "qtgjax-backtest"), f"data={csv}", "strategy=trend",
            "grid.fast=[3,5]", "grid.slow=[10,20]", "fill=close", "costs=none",
-           "columns.close=Adj Close", f"out={out}", *SHORT]
+           "columns.close=Adj Close", "report=false", f"out={out}", *SHORT]
     cache = Path(__file__).resolve().parents[1] / ".jax_cache"  # compiled in-process above
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": os.environ.get(
         "JAX_COMPILATION_CACHE_DIR", str(cache))}
@@ -217,7 +222,6 @@ def test_cli_writes_tables_and_report(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     for name in ("trades", "equity", "summary"):
         assert (out / f"{name}.parquet").exists()
-    assert (out / "report" / "index.html").exists()
     summary = pl.read_parquet(out / "summary.parquet")
     assert summary.height == 4 and summary["symbol"].unique().to_list() == ["prices"]
     bad = subprocess.run([cmd[0], f"data={tmp_path / 'nope.csv'}", f"out={out}"],
