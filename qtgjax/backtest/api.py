@@ -18,12 +18,12 @@ from qtgjax.backtest.engine import plan_columns, run_chunked
 from qtgjax.backtest.setup import Setup, make_setup
 from qtgjax.config.build import ConfigError, scenario_keys
 from qtgjax.io.atomic import write_parquet, write_text
+from qtgjax.sim.chunk import ChunkPlan
 
 BACKTEST_CONF = CONF_DIR / "backtest"
 log = logging.getLogger("qtgjax.backtest")
 
 
-RECORDS = ("trades", "equity", "summary")
 OPEN_SECTIONS = ("grid.", "params.", "columns.", "strategies.", "split.")
 
 
@@ -88,20 +88,22 @@ class BacktestResult:
         given = self.config.get("annualization")
         return float(given) if given else res.bars_per_year(self.setup.bars[0].time)
 
+    def columns_of(self, group: int) -> np.ndarray:
+        """Record rows (columns) of symbol group ``group``, one per point in point order."""
+        return np.arange(group, self._arrays()["equity"].shape[0], len(self.setup.groups))
+
     def equity(self) -> pl.DataFrame:
         """One row per (point, symbol, bar): ``cash, position, equity`` (exact cash units).
         Needs ``record=equity`` or ``record=trades``."""
         s, arr = self.setup, self._arrays()
         if "cash" not in arr:
             raise ValueError("equity needs record=equity or record=trades (this run: summary)")
-        names, lengths, n_groups = self.group_names(), self.lengths(), len(s.groups)
         frames = []
-        for g, name in enumerate(names):
-            cols = np.arange(g, arr["equity"].shape[0], n_groups)
-            n = lengths[g]
+        for g, (name, n) in enumerate(zip(self.group_names(), self.lengths(), strict=True)):
+            cols = self.columns_of(g)
             bars = s.bars[s.groups[g][0]]
             data = {
-                "point": np.repeat(np.arange(len(cols), dtype=np.int64), n),
+                "point": np.repeat(np.arange(len(cols), dtype=np.int64) + s.first_point, n),
                 "symbol": np.full(len(cols) * n, name),
                 "bar": np.tile(np.arange(n, dtype=np.int64), len(cols)),
                 "time": np.tile(bars.time, len(cols)),
@@ -123,79 +125,105 @@ class BacktestResult:
             raise ValueError("trades need record=equity or record=trades (this run: summary)")
         return res.trades_table(self.setup, self.records)
 
-    def _metrics(self, lo: int | None = None, hi: int | None = None) -> list[dict]:
-        """Per symbol group: metrics of every point over bars [lo, hi)."""
+    def _metrics(self, lo: int = 0, hi: int | None = None) -> list[dict]:
+        """Per symbol group: metrics of every point over bars [lo, min(hi, n)) (hi=None:
+        to the end); see :func:`qtgjax.backtest.results.metrics`."""
         s, arr = self.setup, self._arrays()
-        n_groups, out = len(s.groups), []
+        out = []
         for g, n in enumerate(self.lengths()):
-            cols = np.arange(g, arr["equity"].shape[0], n_groups)
-            a, b = lo or 0, min(hi or n, n)
+            cols = self.columns_of(g)
+            b = n if hi is None else min(hi, n)
             equity = arr["equity"][cols, :n].astype(np.float64)
             rets = res.returns_of(equity, float(s.cash))
-            window = (np.arange(n) >= a) & (np.arange(n) < b)  # one shape for every window
+            window = (np.arange(n) >= lo) & (np.arange(n) < b)  # one shape for every window
             rets = np.where(window, rets, np.nan)
-            start = float(s.cash) if a == 0 else equity[:, a - 1]
-            n_trades = arr["fills"][cols, a:b].sum(-1)
-            value = arr["notional"][cols, a:b].sum(-1)
-            m = res.metrics(rets, equity[:, a:b], start, value, n_trades, self.annualization())
+            start = float(s.cash) if lo == 0 else equity[:, lo - 1]
+            n_trades = arr["fills"][cols, lo:b].sum(-1)
+            value = arr["notional"][cols, lo:b].sum(-1)
+            m = res.metrics(rets, equity[:, lo:b], start, value, n_trades, self.annualization())
             m["return_pct"] = (equity[:, b - 1] / start - 1.0) * 100.0
             out.append(m)
         return out
 
-    def summary(self) -> pl.DataFrame:
-        """One row per (point, symbol): the grid values, return, Sharpe, Sortino, max
-        drawdown, turnover, trades, deflated Sharpe over the grid, final equity; with a
-        ``split``, the same metrics on the train and test bars."""
-        s, arr = self.setup, self._arrays()
-        points = res.point_frame(s.points, s.grid_keys)
-        frames = []
+    def train_cut(self, n: int) -> int | None:
+        """The first test bar of a train/test split (``split.train`` a fraction or a bar
+        count) of a symbol with n bars; None without one (or with a walk-forward)."""
         split = self.config.get("split") or {}
-        for g, (name, m) in enumerate(zip(self.group_names(), self._metrics(), strict=True)):
-            n = self.lengths()[g]
-            cols = np.arange(g, arr["equity"].shape[0], len(s.groups))
-            data = {"symbol": [name] * len(cols), **m,
-                    "final_equity": arr["equity"][cols, n - 1]}
+        if "train" not in split or "test" in split:
+            return None
+        train = float(split["train"])
+        return int(train * n) if train < 1 else int(split["train"])
+
+    def point_stats(self) -> pl.DataFrame:
+        """The summary's rows before the one grid-level column: per (point, symbol) the
+        metrics and the deflated Sharpe ratio's inputs (:data:`results.DEFLATED_INPUTS`).
+        :func:`~qtgjax.backtest.results.with_deflated_sharpe` turns them (of the whole
+        grid, e.g. every chunk of a sweep) into :meth:`summary`."""
+        s, arr = self.setup, self._arrays()
+        points = res.point_frame(s.points, s.grid_keys, s.first_point)
+        whole = self._metrics()
+        frames = []
+        for g, name in enumerate(self.group_names()):
+            n, cols = self.lengths()[g], self.columns_of(g)
+            m = dict(whole[g])
+            inputs = {k: m.pop(k) for k in res.DEFLATED_INPUTS}
+            data = {"symbol": [name] * len(cols), **m, "final_equity": arr["equity"][cols, n - 1]}
             frame = pl.concat([points, pl.DataFrame(data)], how="horizontal")
-            if "train" in split and "test" not in split:
-                cut = int(float(split["train"]) * n) if float(split["train"]) < 1 else int(
-                    split["train"])
-                for label, (lo, hi) in (("train", (0, cut)), ("test", (cut, n))):
+            cut = self.train_cut(n)
+            if cut is not None:
+                for label, (lo, hi) in (("train", (0, cut)), ("test", (cut, None))):
                     part = self._metrics(lo, hi)[g]
                     frame = frame.with_columns(
                         pl.Series(f"{k}_{label}", part[k])
                         for k in ("return_pct", "sharpe", "sortino", "max_drawdown")
                     )
-            frames.append(frame)
+            frames.append(frame.with_columns(pl.Series(k, v) for k, v in inputs.items()))
         return pl.concat(frames)
 
-    def walk_forward(self) -> pl.DataFrame | None:
-        """With ``split: {train: N, test: M}``: per fold and symbol, the point with the best
-        train Sharpe and its metrics on the following M bars (out of sample)."""
+    def summary(self) -> pl.DataFrame:
+        """One row per (point, symbol): the grid values, return, Sharpe, Sortino, max
+        drawdown, turnover, trades, deflated Sharpe over the grid, final equity; with a
+        ``split``, the same metrics on the train and test bars."""
+        return res.with_deflated_sharpe(self.point_stats())
+
+    def folds(self) -> pl.DataFrame | None:
+        """With ``split: {train: N, test: M}``: one row per (symbol, fold, point): the
+        fold's bars, the point's train and test Sharpe and its test return (no rows where
+        the data are shorter than N + M bars); None without a walk-forward split."""
         split = self.config.get("split") or {}
         if "test" not in split:
             return None
         n_train, n_test = int(split["train"]), int(split["test"])
-        rows = []
-        names = self.group_names()
-        for g, n in enumerate(self.lengths()):
-            fold, start = 0, 0
-            while start + n_train + n_test <= n:
-                train = self._metrics(start, start + n_train)[g]
-                test = self._metrics(start + n_train, start + n_train + n_test)[g]
-                best = int(np.nanargmax(np.where(np.isfinite(train["sharpe"]),
-                                                 train["sharpe"], -np.inf)))
-                rows.append({
-                    "symbol": names[g], "fold": fold, "train_start": start,
-                    "test_start": start + n_train, "test_end": start + n_train + n_test,
-                    "point": best, **{k: self.setup.points[best][k]
-                                      for k in self.setup.grid_keys},
-                    "train_sharpe": float(train["sharpe"][best]),
-                    "test_sharpe": float(test["sharpe"][best]),
-                    "test_return_pct": float(test["return_pct"][best]),
-                    "test_best_sharpe": float(np.nanmax(test["sharpe"])),
-                })
-                fold, start = fold + 1, start + n_test
-        return pl.DataFrame(rows) if rows else None
+        lengths, names = self.lengths(), self.group_names()
+        point = np.arange(len(self.setup.points), dtype=np.int64) + self.setup.first_point
+        columns = {k: [] for k in ("symbol", "fold", "train_start", "test_start", "test_end",
+                                   "point", *res.FOLD_COLUMNS)}
+        windows = list(range(0, int(lengths.max()) - n_train - n_test + 1, n_test))
+        metrics = [(self._metrics(a, a + n_train), self._metrics(a + n_train, a + n_train
+                                                                 + n_test)) for a in windows]
+        for g, n in enumerate(lengths):  # symbol-major, then fold, then point
+            for fold, (start, (train, test)) in enumerate(zip(windows, metrics, strict=True)):
+                if start + n_train + n_test > n:
+                    break
+                values = {"symbol": names[g], "fold": fold, "train_start": start,
+                          "test_start": start + n_train, "test_end": start + n_train + n_test}
+                for k, v in values.items():
+                    columns[k] += [v] * len(point)
+                columns["point"] += point.tolist()
+                columns["train_sharpe"] += train[g]["sharpe"].tolist()
+                columns["test_sharpe"] += test[g]["sharpe"].tolist()
+                columns["test_return_pct"] += test[g]["return_pct"].tolist()
+        schema = {"symbol": pl.String, **dict.fromkeys(
+            ("fold", "train_start", "test_start", "test_end", "point"), pl.Int64),
+            **dict.fromkeys(res.FOLD_COLUMNS, pl.Float64)}
+        return pl.DataFrame(columns, schema=schema)
+
+    def walk_forward(self) -> pl.DataFrame | None:
+        """With ``split: {train: N, test: M}``: per fold and symbol, the point with the best
+        train Sharpe and its metrics on the following M bars (out of sample)."""
+        s = self.setup
+        return res.walk_forward_table(self.folds(), res.point_frame(s.points, s.grid_keys,
+                                                                      s.first_point))
 
     def tables(self) -> dict[str, pl.DataFrame]:
         record = self.config.get("record", "trades")
@@ -241,22 +269,27 @@ def backtest(config: Mapping | None = None, overrides: Sequence[str] = (), bars=
         if overrides:
             cfg = to_plain(OmegaConf.merge(OmegaConf.create(cfg),
                                            OmegaConf.from_dotlist(list(overrides))))
-    setup = make_setup(cfg, bars)
+    return run_setup(cfg, make_setup(cfg, bars))
+
+
+def run_setup(cfg: Mapping, setup: Setup, plan: ChunkPlan | None = None) -> BacktestResult:
+    """Run every column of a validated setup; ``plan`` (default: from ``chunk_size`` and
+    ``memory_mb``, or the free memory) says how many columns one compiled call runs.
+    Column c (point-major, numbered from ``setup.first_point``) gets the key
+    fold_in(key(seed), c), so a slice of the points runs exactly as it does in the whole."""
     n = int(setup.columns.group.shape[0])
-    memory = cfg.get("memory_mb")
-    record = cfg.get("record", "trades")
-    if record not in RECORDS:
-        raise ConfigError(f"record: {record!r} is not one of {list(RECORDS)}")
-    full = record != "summary"
-    plan = plan_columns(setup.family, setup.spec, setup.columns, setup.market,
-                        chunk=cfg.get("chunk_size"), full=full,
-                        budget_bytes=None if memory is None else int(memory) * 2**20)
+    full = cfg.get("record", "trades") != "summary"
+    if plan is None:
+        memory = cfg.get("memory_mb")
+        plan = plan_columns(setup.family, setup.spec, setup.columns, setup.market,
+                            chunk=cfg.get("chunk_size"), full=full,
+                            budget_bytes=None if memory is None else int(memory) * 2**20)
     log.info(plan.describe().replace("scenarios", "columns"))
-    keys = scenario_keys(int(cfg.get("seed", 0)), n)
+    keys = scenario_keys(int(cfg.get("seed", 0)), n, first=setup.first_point * len(setup.groups))
     started = time.perf_counter()
     _, records = run_chunked(setup.family, setup.spec, setup.columns, keys, setup.market, plan,
                              full)
     return BacktestResult(cfg, setup, records, time.perf_counter() - started)
 
 
-__all__ = ["BacktestResult", "ConfigError", "backtest", "compose_backtest"]
+__all__ = ["BacktestResult", "ConfigError", "backtest", "compose_backtest", "run_setup"]

@@ -94,7 +94,7 @@ def write_report(folder: str | Path, result) -> Path:
         f"<h1>Backtest: {html.escape(s.family.kind)}</h1>",
         f'<p class="note">{len(s.points):,} grid points x {len(s.groups)} symbol group(s); '
         f"fill at {html.escape(str(fill.get('at', fill)))}; costs "
-        f"{html.escape(str(cfg.get('costs')))}; tick {s.tick_size:g}; "
+        f"{html.escape(str(cfg.get('costs')))}; {html.escape(s.ticks_text())}; "
         f"{result.seconds:.1f} s</p>",
     ]
     for g, name in enumerate(result.group_names()):

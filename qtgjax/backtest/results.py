@@ -7,6 +7,7 @@ Schemas are in the README ("Backtesting"). Money columns are exact Int64 cash un
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
@@ -24,9 +25,9 @@ def bars_per_year(time: np.ndarray) -> float:
     return float((len(time) - 1) * 365.25 / max(span, 1e-9))
 
 
-def point_frame(points: list[dict], keys: list[str]) -> pl.DataFrame:
-    """``point`` (Int64) and one column per grid key."""
-    cols = {"point": np.arange(len(points), dtype=np.int64)}
+def point_frame(points: list[dict], keys: list[str], first: int = 0) -> pl.DataFrame:
+    """``point`` (Int64, numbered from ``first``) and one column per grid key."""
+    cols = {"point": np.arange(first, first + len(points), dtype=np.int64)}
     for k in keys:
         cols[k] = [p[k] for p in points]
     return pl.DataFrame(cols)
@@ -75,11 +76,16 @@ def deflated_sharpe(sr: np.ndarray, n_obs: int, skew: np.ndarray, kurt: np.ndarr
     return stats.norm.cdf((sr - sr0) * math.sqrt(max(n_obs - 1, 1)) / denom)
 
 
+DEFLATED_INPUTS = ("_sr_bar", "_skew", "_kurt", "_n_obs")  # per point; summary drops them
+
+
 def metrics(rets: np.ndarray, equity: np.ndarray, start: float, turnover_value: np.ndarray,
             n_trades: np.ndarray, annualization: float) -> dict[str, np.ndarray]:
     """Per-column metrics of returns [B, T] (NaN outside the window: qtgjax.risk ignores
     them, so every window has one compiled shape) via qtgjax.risk for Sharpe, Sortino and
-    max drawdown; ``equity`` holds the window's bars."""
+    max drawdown; ``equity`` holds the window's bars. The deflated Sharpe ratio needs the
+    whole grid, so its per-column inputs come out as :data:`DEFLATED_INPUTS` (per-bar
+    Sharpe, skew, kurtosis, observations) for :func:`with_deflated_sharpe`."""
     import jax.numpy as jnp
 
     r = jnp.asarray(rets, jnp.float32)
@@ -90,7 +96,6 @@ def metrics(rets: np.ndarray, equity: np.ndarray, start: float, turnover_value: 
     per_bar = np.nanmean(rets, -1) / np.where(sd > 0, sd, np.nan)
     skew = np.nan_to_num(stats.skew(rets, axis=-1, nan_policy="omit"))
     kurt = np.nan_to_num(stats.kurtosis(rets, axis=-1, fisher=False, nan_policy="omit"), nan=3.0)
-    n_obs = int(np.isfinite(rets).sum(-1).max())
     first = np.where(equity.shape[1] > 0, start, 1.0)
     mean_equity = np.maximum(equity.mean(-1), 1.0)
     return {
@@ -100,8 +105,54 @@ def metrics(rets: np.ndarray, equity: np.ndarray, start: float, turnover_value: 
         "max_drawdown": mdd,
         "turnover": turnover_value / mean_equity,
         "trades": n_trades.astype(np.int64),
-        "deflated_sharpe": deflated_sharpe(per_bar, n_obs, skew, kurt),
+        "deflated_sharpe": np.full(len(sharpe), np.nan),  # filled over the grid
+        "_sr_bar": per_bar,
+        "_skew": np.asarray(skew, np.float64),
+        "_kurt": np.asarray(kurt, np.float64),
+        "_n_obs": np.isfinite(rets).sum(-1).astype(np.int64),
     }
+
+
+def with_deflated_sharpe(stats: pl.DataFrame) -> pl.DataFrame:
+    """The summary from per-point rows (:data:`DEFLATED_INPUTS` included): each row's
+    ``deflated_sharpe`` over the grid's points of its symbol; the inputs dropped. Rows of
+    any number of chunks concatenated give the same result as one run."""
+    values = np.full(stats.height, np.nan)
+    symbol = stats["symbol"].to_numpy()
+    for name in stats["symbol"].unique(maintain_order=True).to_list():
+        rows = np.flatnonzero(symbol == name)
+        part = stats[rows]
+        values[rows] = deflated_sharpe(
+            part["_sr_bar"].to_numpy(), int(part["_n_obs"].max()), part["_skew"].to_numpy(),
+            part["_kurt"].to_numpy(),
+        )
+    return stats.with_columns(pl.Series("deflated_sharpe", values)).drop(DEFLATED_INPUTS)
+
+
+FOLD_COLUMNS = ("train_sharpe", "test_sharpe", "test_return_pct")
+
+
+def walk_forward_table(folds: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame | None:
+    """Per symbol and fold: the point with the best train Sharpe (the lowest point among
+    ties; non-finite Sharpe ratios never win), its grid values and its test metrics, and
+    the best test Sharpe of any point. ``folds`` has one row per (symbol, fold, point)
+    (:meth:`~qtgjax.backtest.api.BacktestResult.folds`), ``points`` the grid values."""
+    if folds is None or folds.height == 0:
+        return None
+    rows = []
+    for _, part in folds.group_by(["symbol", "fold"], maintain_order=True):
+        part = part.sort("point")
+        train = part["train_sharpe"].to_numpy()
+        best = int(np.argmax(np.where(np.isfinite(train), train, -np.inf)))
+        row = part.row(best, named=True)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row["test_best_sharpe"] = float(np.nanmax(part["test_sharpe"].to_numpy()))
+        rows.append(row)
+    table = pl.DataFrame(rows).join(points, on="point", how="left", maintain_order="left")
+    keys = [c for c in points.columns if c != "point"]
+    return table.select("symbol", "fold", "train_start", "test_start", "test_end", "point",
+                        *keys, *FOLD_COLUMNS, "test_best_sharpe")
 
 
 def fills_of(records):
@@ -126,7 +177,7 @@ def trades_table(setup, records) -> pl.DataFrame:
     """One row per fill (schema in the README)."""
     col, bar, sym, slot, lots, price, taker, buy, phase = fills_of(records)
     n_groups = len(setup.groups)
-    point, group = col // n_groups, col % n_groups
+    point, group = col // n_groups + setup.first_point, col % n_groups
     symbols = np.array([b.symbol for b in setup.bars], dtype=object)
     members = np.array(setup.groups)
     sym_index = members[group, sym]
@@ -142,7 +193,7 @@ def trades_table(setup, records) -> pl.DataFrame:
         "side": np.where(buy, "buy", "sell"),
         "lots": lots,
         "price_ticks": price,
-        "price": price * setup.tick_size,
+        "price": price * np.asarray(setup.tick_sizes)[sym_index],
         "notional": lots * price,
         "phase": phase.astype(str),
         "taker": taker.astype(bool),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import jax
@@ -21,7 +21,7 @@ from qtgjax.agents.strategy import SignalStrategy
 from qtgjax.agents.types import FamilySpec
 from qtgjax.backtest.engine import Column, Market
 from qtgjax.backtest.fills import FILL_AT, IMPACT, FillParams
-from qtgjax.backtest.strategies import DIRECTIONS, strategy_family
+from qtgjax.backtest.strategies import DIRECTIONS, POLICY, strategy_family
 from qtgjax.backtest.views import INDICATOR_FIELDS, MARKET_FIELDS, view_tables
 from qtgjax.config.build import (
     INDICATOR_SCHEMA,
@@ -36,6 +36,7 @@ from qtgjax.sim.types import MarketParams
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 ALIASES = {"fast": "sma_fast", "slow": "sma_slow"}  # grid names -> market.indicators keys
+RECORDS = ("trades", "equity", "summary")  # record=: which tables a run keeps
 SPEC_LEVELS = 8192  # a bar has no grid; families' reach is checked against this
 FILL_SCHEMA = {
     "spread_bps": (0.0, 10_000.0),
@@ -58,8 +59,10 @@ class Setup:
         bars: the symbols' bars; groups: symbol indices of each column group.
         columns: Column with a leading axis B = points x groups (point-major).
         market: bar arrays and view tables.
-        tick_size, lot_size: currency per tick, data units per lot.
+        tick_sizes: currency per tick of each symbol (in ``bars`` order).
+        lot_size: data units per lot.
         cash: starting cash per column, cash units.
+        first_point: the global index of ``points[0]`` (a sweep chunk holds a slice).
     """
 
     family: object
@@ -70,9 +73,31 @@ class Setup:
     groups: list
     columns: Column
     market: Market
-    tick_size: float
+    tick_sizes: tuple
     lot_size: float
     cash: int
+    first_point: int = 0
+
+    @property
+    def tick_size(self) -> float:
+        """The tick size shared by every symbol (ValueError where symbols have their own)."""
+        if len(set(self.tick_sizes)) != 1:
+            raise ValueError(f"symbols have their own tick sizes {self.tick_sizes}")
+        return self.tick_sizes[0]
+
+    def ticks_text(self) -> str:
+        """``tick 0.1``, or each symbol's tick where they differ."""
+        if len(set(self.tick_sizes)) == 1:
+            return f"tick {self.tick_sizes[0]:g}"
+        return "ticks " + ", ".join(f"{b.symbol} {t:g}"
+                                    for b, t in zip(self.bars, self.tick_sizes, strict=True))
+
+    def points_slice(self, start: int, stop: int) -> Setup:
+        """The setup of points [start, stop) alone (their columns; the same market)."""
+        n_groups = len(self.groups)
+        take = slice(start * n_groups, stop * n_groups)
+        return replace(self, points=self.points[start:stop], first_point=self.first_point + start,
+                       columns=jax.tree.map(lambda x: x[take], self.columns))
 
 
 def family_config(kind: str, cfg: Mapping) -> dict:
@@ -81,7 +106,7 @@ def family_config(kind: str, cfg: Mapping) -> dict:
     ``size``), then ``params`` overrides."""
     path = CONF_DIR / "agents" / f"{kind}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in (CONF_DIR / "agents").glob("*.yaml"))
+        known = sorted([*(p.stem for p in (CONF_DIR / "agents").glob("*.yaml")), "policy"])
         raise ConfigError(f"strategy: unknown strategy {kind!r}; known: {known}")
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     params = dict(raw.get("params") or {})
@@ -168,36 +193,76 @@ def _grid_number(value, key: str, bounds, index: int):
         raise ConfigError(f"{err} (grid point {index})") from None
 
 
-def strategy_points(family, fcfg: dict, points: list[dict], keys: list[str]):
-    """Family params stacked over points (grid keys that are the family's parameters)."""
-    names = [f.name for f in fields(family.Params)]
-    swept = [k for k in keys if k in names]
-    rows = []
-    _, account, base = build_family("strategy", fcfg, 1, SPEC_LEVELS)
-    if not swept:
-        return account, jax.tree.map(lambda x: jnp.broadcast_to(x, (len(points),)), base), base
-    cache = {}
+@dataclass(frozen=True)
+class Strategy:
+    """How a backtest builds its family's params.
+
+    Attributes:
+        family: the family.
+        names: the parameters ``params`` and ``grid`` may set.
+        account: the column's :class:`~qtgjax.agents.types.AccountParams`.
+        build: ``{name: value}`` (a point's swept values) -> the family's Params.
+    """
+
+    family: object
+    names: tuple
+    account: object
+    build: object
+
+
+def registry_strategy(kind: str, cfg: Mapping, direction: str) -> Strategy:
+    """A family of the registry (``conf/agents/KIND.yaml`` and the backtest's presets)."""
+    fcfg = family_config(kind, cfg)
+    family = strategy_family(kind, direction)
+    _, account, _ = build_family("strategy", fcfg, 1, SPEC_LEVELS)
+
+    def build(values: dict):
+        one = {**fcfg, "params": {**fcfg["params"], **values}}
+        return build_family("strategy", one, 1, SPEC_LEVELS)[2]
+
+    return Strategy(family, tuple(f.name for f in fields(family.Params)), account, build)
+
+
+def policy_strategy(cfg: Mapping, n_symbols: int) -> Strategy:
+    """``strategy=policy``: a policy saved by ``qtgjax-train`` (:mod:`qtgjax.backtest.policy`)."""
+    from qtgjax.backtest.policy import load_bar_policy, policy_account
+
+    loaded = load_bar_policy(dict(cfg), n_symbols)
+    fixed = dict(cfg.get("params") or {})
+    unknown = sorted(set(fixed) - set(loaded.task_names))
+    if unknown:
+        raise ConfigError(f"params.{unknown[0]}: not a parameter of the policy's task "
+                          f"{loaded.family.task.name}; it has {sorted(loaded.task_names)}")
+    return Strategy(loaded.family, loaded.task_names, policy_account(cfg),
+                    lambda values: loaded.params({**fixed, **values}))
+
+
+def strategy_points(strategy: Strategy, points: list[dict], keys: list[str]):
+    """The family's params stacked over points (grid keys that are its parameters)."""
+    swept = [k for k in keys if k in strategy.names]
+    cache, rows = {}, []
     for i, p in enumerate(points):
         combo = tuple(p[k] for k in swept)
         if combo not in cache:
-            cfg = {**fcfg, "params": {**fcfg["params"], **{k: p[k] for k in swept}}}
             try:
-                cache[combo] = build_family("strategy", cfg, 1, SPEC_LEVELS)[2]
+                cache[combo] = strategy.build({k: p[k] for k in swept})
             except ConfigError as err:
                 raise ConfigError(f"{err} (grid point {i}: {p})") from None
         rows.append(cache[combo])
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *rows)
-    return account, stacked, base
+    if len(cache) == 1:
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (len(points), *jnp.shape(x))), rows[0])
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *rows)
 
 
-def check_keys_known(keys, family) -> None:
-    names = {f.name for f in fields(family.Params)}
+def check_keys_known(keys, strategy: Strategy) -> None:
     for k in keys:
         name = ALIASES.get(k, k)
-        if name not in names and name not in INDICATOR_SCHEMA and name not in MARKET_FIELDS:
+        if (name not in strategy.names and name not in INDICATOR_SCHEMA
+                and name not in MARKET_FIELDS):
             raise ConfigError(
-                f"grid.{k}: not a parameter of {family.kind} nor a market parameter; use "
-                f"{sorted(names)} or {sorted(set(INDICATOR_SCHEMA) | set(MARKET_FIELDS))} "
+                f"grid.{k}: not a parameter of {strategy.family.kind} nor a market parameter; "
+                f"use {sorted(strategy.names)} or "
+                f"{sorted(set(INDICATOR_SCHEMA) | set(MARKET_FIELDS))} "
                 f"(fast/slow = sma_fast/sma_slow)"
             )
 
@@ -240,9 +305,10 @@ def load_data(cfg: Mapping) -> list[Bars]:
     return bars
 
 
-def market_arrays(bars: list[Bars], groups: list[list[int]], tick_size: float, lot: float):
-    """int32[T, G, S] open/high/low/close/volume and bool[T, G] valid, padded at the end."""
-    ticks = [b.in_ticks(tick_size, lot) for b in bars]
+def market_arrays(bars: list[Bars], groups: list[list[int]], ticks: tuple, lot: float):
+    """int32[T, G, S] open/high/low/close/volume and bool[T, G] valid, padded at the end;
+    ``ticks`` is each symbol's tick size."""
+    in_ticks = [b.in_ticks(t, lot) for b, t in zip(bars, ticks, strict=True)]
     n_bars = max(len(b) for b in bars)
     arrays = {k: np.zeros((n_bars, len(groups), len(groups[0])), np.int32)
               for k in ("open", "high", "low", "close", "volume")}
@@ -252,10 +318,43 @@ def market_arrays(bars: list[Bars], groups: list[list[int]], tick_size: float, l
         valid[:length, g] = True
         for s, i in enumerate(members):
             for k in arrays:
-                x = ticks[i][k]
+                x = in_ticks[i][k]
                 pad = 0 if k == "volume" else x[-1]
                 arrays[k][:, g, s] = np.concatenate([x, np.full(n_bars - len(x), pad, np.int32)])
     return {k: jnp.asarray(v) for k, v in arrays.items()}, jnp.asarray(valid)
+
+
+def tick_sizes(cfg: Mapping, bars: list[Bars], groups: list[list[int]]) -> tuple:
+    """Each symbol's tick size: ``tick_size`` a number (every symbol), a mapping
+    {symbol: tick} or null; a symbol without one gets :func:`~qtgjax.data.auto_tick_size`
+    of its own prices. The symbols of a portfolio share one tick (the one of their highest
+    price unless given): one account's cash is counted in ticks x lots, and the families'
+    wealth, sizing and kill switch add positions of every symbol in those units."""
+    given = cfg.get("tick_size")
+    names = [b.symbol for b in bars]
+    if isinstance(given, Mapping):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ConfigError(f"tick_size.{unknown[0]}: no such symbol in the data ({names})")
+        chosen = {k: number(given, k, (1e-12, 1e12), "tick_size") for k in given}
+    elif given is None:
+        chosen = {}
+    else:
+        value = number({"tick_size": given}, "tick_size", (1e-12, 1e12), "")
+        chosen = dict.fromkeys(names, value)
+    ticks = [0.0] * len(bars)
+    for members in groups:
+        mine = {chosen[names[i]] for i in members if names[i] in chosen}
+        if len(mine) > 1:
+            raise ConfigError(
+                f"tick_size: a portfolio trades its symbols from one account in one cash unit "
+                f"(ticks x lots); give its symbols {[names[i] for i in members]} one tick size"
+            )
+        tick = mine.pop() if mine else auto_tick_size(
+            np.concatenate([bars[i].high for i in members]))
+        for i in members:
+            ticks[i] = float(tick)
+    return tuple(ticks)
 
 
 def symbol_groups(bars: list[Bars], portfolio: bool) -> list[list[int]]:
@@ -271,40 +370,48 @@ def symbol_groups(bars: list[Bars], portfolio: bool) -> list[list[int]]:
     return [list(range(len(bars)))]
 
 
-def make_setup(cfg: Mapping, bars: list[Bars] | None = None) -> Setup:
-    """Validate the config, read the data and build every column."""
+def make_setup(cfg: Mapping, bars: list[Bars] | None = None,
+               points: list[dict] | None = None) -> Setup:
+    """Validate the config, read the data and build every column. ``points`` (one
+    {grid key: value} dict per point) replaces the cartesian product of ``grid``."""
     cfg = dict(cfg)
     for key, bounds in (("cash", (1, 2**31 - 1)), ("size", (1, 65_535)),
                         ("max_position", (1, 2**30))):
         number(cfg, key, bounds, "")
+    if cfg.get("record", "trades") not in RECORDS:
+        raise ConfigError(f"record: {cfg.get('record')!r} is not one of {list(RECORDS)}")
     direction = cfg.get("direction", "both")
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction: {direction!r} is not one of {list(DIRECTIONS)}")
     kind = cfg.get("strategy")
-    fcfg = family_config(kind, cfg)
-    family = strategy_family(kind, direction)
-    grid = dict(cfg.get("grid") or {})
-    keys, points = expand_grid(grid)
-    check_keys_known(keys, family)
+    if points is None:
+        keys, points = expand_grid(dict(cfg.get("grid") or {}))
+    else:
+        keys = list(dict.fromkeys(k for p in points for k in p))
     fill = fill_params(cfg)
+    if kind != POLICY:  # refuse a bad strategy before reading data
+        strategy = registry_strategy(kind, cfg, direction)
+        check_keys_known(keys, strategy)
     bars = bars if bars is not None else load_data(cfg)
     if not bars:
         raise ConfigError("data: no symbols")
     groups = symbol_groups(bars, bool(cfg.get("portfolio", False)))
-    tick = cfg.get("tick_size")
-    tick = float(tick) if tick else auto_tick_size(np.concatenate([b.high for b in bars]))
+    if kind == POLICY:
+        strategy = policy_strategy(cfg, len(groups[0]))
+        check_keys_known(keys, strategy)
+    ticks = tick_sizes(cfg, bars, groups)
     lot = float(cfg.get("lot_size") or 1.0)
     base, per_point, history = market_params(cfg, points, keys)
-    account, strategy, _ = strategy_points(family, fcfg, points, keys)
-    arrays, valid = market_arrays(bars, groups, tick, lot)
+    params = strategy_points(strategy, points, keys)
+    arrays, valid = market_arrays(bars, groups, ticks, lot)
     tables = view_tables(base, per_point, arrays["close"], arrays["volume"], history)
     n_points, n_groups = len(points), len(groups)
     point = np.repeat(np.arange(n_points), n_groups)
     group = np.tile(np.arange(n_groups), n_points)
     take = jnp.asarray(point)
     columns = Column(
-        strategy=jax.tree.map(lambda x: x[take], strategy),
-        account=jax.tree.map(lambda x: jnp.broadcast_to(x, (len(point),)), account),
+        strategy=jax.tree.map(lambda x: x[take], params),
+        account=jax.tree.map(lambda x: jnp.broadcast_to(x, (len(point),)), strategy.account),
         fill=jax.tree.map(lambda x: jnp.broadcast_to(x, (len(point),)), fill),
         group=jnp.asarray(group, jnp.int32),
         rows={k: v[take] for k, v in tables.rows.items()},
@@ -312,5 +419,5 @@ def make_setup(cfg: Mapping, bars: list[Bars] | None = None) -> Setup:
     )
     market = Market(valid=valid, tables=tables.values, **arrays)
     spec = FamilySpec(kind, kind, 1, len(groups[0]), SPEC_LEVELS)
-    return Setup(family, spec, points, keys, bars, groups, columns, market, tick, lot,
+    return Setup(strategy.family, spec, points, keys, bars, groups, columns, market, ticks, lot,
                  int(cfg["cash"]))

@@ -17,6 +17,7 @@ from qtgjax.agents.strategy import SignalStrategy
 from qtgjax.agents.types import Family
 
 DIRECTIONS = {"long": 1, "short": -1, "both": 0}
+POLICY = "policy"  # strategy=policy: a trained RL policy (qtgjax.backtest.policy)
 
 
 class Directed(SignalStrategy):

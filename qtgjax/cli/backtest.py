@@ -29,7 +29,7 @@ def run(cfg: DictConfig) -> Path:
     print(
         f"qtgjax-backtest: {s.family.kind} x {len(s.points):,} points x {len(s.groups)} "
         f"symbol(s) x {max(len(b) for b in s.bars):,} bars in {result.seconds:.1f} s "
-        f"(compile included); tick {s.tick_size:g}"
+        f"(compile included); {s.ticks_text()}"
     )
     result.write(folder)
     summary = result.summary()
