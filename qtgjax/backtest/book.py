@@ -22,8 +22,11 @@ What is approximated:
 - **Cancels of orders already filled** by simulated agents cancel nothing; partial cancels
   re-enter the queue (their age restarts).
 - **Hidden liquidity** is seen only when it trades (LOBSTER type 5): a one-auction pair of
-  crossing orders at the trade price. Orders of ids that the data never added (placed
-  before the file starts) are ignored and counted.
+  crossing orders at the trade price.
+- **Orders placed before the file starts** rest in the initial book (LOBSTER's first
+  orderbook row), each carved out of its level with the lots its later events account
+  for (:func:`qtgjax.data.readers.match_resting`); without an initial book, or at a
+  price the snapshot does not show, their events are skipped and counted.
 - Orders off the price grid are parked in the family and shown when the grid reaches them.
 """
 
@@ -82,7 +85,7 @@ def schedule(ev: OrderEvents, tick_ms: float, tick_size: float, lot_size: float,
     buy = ev.is_buy.astype(bool)
     if ev.initial is not None and len(ev.initial["price"]):
         k = len(ev.initial["price"])
-        ids = np.concatenate([-1 - np.arange(k), ids])
+        ids = np.concatenate([ev.initial["order_id"], ids])
         tick = np.concatenate([np.zeros(k, np.int64), tick])
         kind = np.concatenate([np.full(k, ADD), kind])
         price = np.concatenate([np.rint(ev.initial["price"] / tick_size).astype(np.int64), price])

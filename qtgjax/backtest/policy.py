@@ -34,7 +34,7 @@ from qtgjax.config.build import ConfigError
 from qtgjax.env.features import build_obs
 from qtgjax.env.tasks.base import Task
 from qtgjax.market import money
-from qtgjax.market.types import Accounts, Indicators, MarketView, Orders
+from qtgjax.market.types import Accounts, Indicators, MarketView, OrderIntent, Orders
 from qtgjax.train.adapter import AgentLayout
 from qtgjax.train.policy import act as policy_act
 from qtgjax.tree import pytree
@@ -148,8 +148,8 @@ class PolicyTrader(Family):
         action = jnp.asarray(action, jnp.int32).reshape(spec.n_agents, -1)
         intent = task.intent(action, ts, accounts, view, t, tp)
         ready = view.indicators.ready
-        intent = intent.replace(qty=jnp.where(ready, intent.qty, 0),
-                                replace=intent.replace | ~ready)
+        intent = OrderIntent(intent.price, jnp.where(ready, intent.qty, 0), intent.is_buy,
+                             intent.replace | ~ready)
         state = PolicyState(
             task=tree_where(ready, ts, extra.task),
             t=jnp.where(ready, t, extra.t),

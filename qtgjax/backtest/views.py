@@ -6,7 +6,8 @@ exactly as in a simulated market whose auction cleared at each close. A paramete
 varies some market parameters (e.g. ``sma_fast``, ``sma_slow``); each view field is
 computed once per distinct value of the parameters it depends on (:data:`DEPENDS`) and
 every grid point gathers its own, so a 1,000-point SMA grid runs the streams for the
-distinct windows only.
+distinct windows only (in one batch padded to a power of two, at least 32 rows, so that
+grids of different sizes share one compiled scan).
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ def distinct_rows(points: list[dict], defaults: dict, names) -> tuple[list[tuple
     return distinct, np.array([index[v] for v in values], np.int32)
 
 
+def batch_rows(n: int) -> int:
+    """Rows of the view batch for n distinct parameter sets: the next power of two, at
+    least 32, so that grids of different sizes share a compiled view scan."""
+    return max(32, 1 << (n - 1).bit_length())
+
+
 def view_tables(base: MarketParams, points: list[dict], close, volume, history: int) -> ViewTables:
     """Tables for ``points`` (each a {market parameter: value} dict of what it varies).
 
@@ -147,10 +154,14 @@ def view_tables(base: MarketParams, points: list[dict], close, volume, history: 
             columns[n] = np.array([v[i] for v in distinct], dtypes[n])
         parts.append((group, columns, offset, len(distinct), row))
         offset += len(distinct)
+    rows_total = batch_rows(offset)  # padded with copies of row 0: few compiled shapes
     stacked = {n: np.concatenate([c[n] for _, c, _, _, _ in parts]) for n in names}
+    stacked = {n: np.concatenate([v, np.repeat(v[:1], rows_total - offset)])
+               for n, v in stacked.items()}
     batch = with_values(base, names, [jnp.asarray(stacked[n]) for n in names])
-    batch = batch.replace(initial_price=jnp.zeros((offset, *base.initial_price.shape), jnp.int32),
-                          recentre=jnp.broadcast_to(base.recentre, (offset,)))
+    batch = batch.replace(
+        initial_price=jnp.zeros((rows_total, *base.initial_price.shape), jnp.int32),
+        recentre=jnp.broadcast_to(base.recentre, (rows_total,)))
     out = _stream_batch(batch, close, volume, history=history)  # {f: [U, T, G, S]}, one scan
     for group, _, start, count, row in parts:
         for n in group:

@@ -263,8 +263,10 @@ def read_lobster(message_path: str | Path, orderbook_path: str | Path | None = N
     one row per message).
 
     With the orderbook file, its first row (the book after the first message) is the
-    initial book and the first message is skipped (its effect is in that row). Types 6
-    (an opening/closing cross, no order in the book) and 7 (halts) are dropped.
+    initial book and the first message is skipped (its effect is in that row); orders
+    resting from before the file starts are matched to that book's levels
+    (:func:`match_resting`), so their cancels and executions act on them. Types 6 (an
+    opening/closing cross, no order in the book) and 7 (halts) are dropped.
     """
     message_path = Path(message_path)
     names = ["time", "type", "order_id", "size", "price", "direction"]
@@ -308,17 +310,57 @@ def read_lobster(message_path: str | Path, orderbook_path: str | Path | None = N
         initial = _lobster_book(Path(orderbook_path), len(msg))
         keep[0] = False
     kinds = np.array([LOBSTER_TYPES.get(int(k), -1) for k in kind_code], np.int8)
+    order_id = msg["order_id"].to_numpy().astype(np.int64)
+    is_buy = direction == 1
+    if initial is not None:
+        initial = match_resting(initial, *(x[keep] for x in (order_id, kinds, is_buy, price, size)))
     return OrderEvents(
         symbol=symbol or message_path.name.split("_")[0],
         time=np.rint(time[keep] * 1e9).astype(np.int64),
-        order_id=msg["order_id"].to_numpy().astype(np.int64)[keep],
+        order_id=order_id[keep],
         kind=kinds[keep],
-        is_buy=(direction == 1)[keep],
+        is_buy=is_buy[keep],
         price=price[keep],
         qty=size[keep],
         initial=initial,
         source=where,
     )
+
+
+def match_resting(initial: dict, order_id, kind, is_buy, price, qty) -> dict:
+    """The initial book with the orders that rest from before the file starts carved out
+    of its levels: an order whose events (reduce, delete, execute) come without its ADD
+    takes, from the level of its side and price, the lots those events account for (the
+    reductions and executions plus what a delete removes), at most what the level holds;
+    the rest of each level stays one anonymous order (id -1, -2, ...). Orders at prices
+    the snapshot does not show (beyond its levels) stay unmatched (their events are
+    counted as skipped by replay)."""
+    added = set(order_id[kind == ADD].tolist())
+    left = initial["qty"].astype(np.float64).copy()
+    level = {(bool(b), round(p * LOBSTER_PRICE_SCALE)): i
+             for i, (b, p) in enumerate(zip(initial["is_buy"], initial["price"], strict=True))}
+    ids, prices, qtys, sides = [], [], [], []
+    resting = (kind != ADD) & (kind != HIDDEN_EXECUTE) & ~np.isin(order_id, list(added))
+    rows = np.flatnonzero(resting)
+    for oid in dict.fromkeys(order_id[rows].tolist()):  # first-appearance order
+        mine = rows[order_id[rows] == oid]
+        first = mine[0]
+        i = level.get((bool(is_buy[first]), round(price[first] * LOBSTER_PRICE_SCALE)))
+        if i is None or left[i] <= 0:
+            continue
+        take = min(float(qty[mine].sum()), left[i])
+        left[i] -= take
+        ids.append(oid)
+        prices.append(initial["price"][i])
+        qtys.append(take)
+        sides.append(bool(is_buy[first]))
+    anonymous = np.flatnonzero(left > 0)
+    return {
+        "order_id": np.array(ids + [-1 - k for k in range(len(anonymous))], np.int64),
+        "price": np.concatenate([np.array(prices, np.float64), initial["price"][anonymous]]),
+        "qty": np.concatenate([np.array(qtys, np.float64), left[anonymous]]),
+        "is_buy": np.concatenate([np.array(sides, bool), initial["is_buy"][anonymous]]),
+    }
 
 
 def _lobster_book(path: Path, n_messages: int) -> dict:

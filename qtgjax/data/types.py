@@ -105,8 +105,10 @@ class OrderEvents:
         price: float64[M] limit price (executions: the trade price), currency.
         qty: float64[M] quantity (ADD: the order's size; REDUCE/EXECUTE: the change;
             DELETE: the recorded size left, informational), the data's unit.
-        initial: optional book at the start, ``{"price", "qty", "is_buy"}`` arrays (one
-            anonymous resting order per entry), e.g. LOBSTER's first orderbook row.
+        initial: optional book at the start, ``{"order_id", "price", "qty", "is_buy"}``
+            arrays, one resting order per entry: the orders the events refer to without
+            adding them (placed before the data start) under their own ids, the rest of
+            each level as one order of a negative id; e.g. LOBSTER's first orderbook row.
         source: where the events came from, for messages.
         aggressors: True where the feed holds the incoming (marketable) orders' own ADD
             events, so trades happen when they cross the book (Bitstamp); False where only
