@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from qtgjax.backtest.book import book_replay
+from qtgjax.backtest.book import book_replay, schedule
 from qtgjax.data import DataError, load_bars, read_binance_klines, read_lobster
 
 ONLY_RECORDED = ["~agents@families.background", "~agents@families.noise",
@@ -22,7 +22,12 @@ MESSAGES = [  # time, type, id, size, price x 10^4, direction
     (34200.80, 4, 2, 20, 1000000, 1),  # a seller hits 20 of the bid
     (34201.10, 3, 3, 20, 1000500, -1),  # the rest of ask 3 deleted
     (34201.30, 1, 4, 10, 999900, 1),  # bid 99.99 x 10
+    (34201.50, 2, 7, 10, 999500, 1),  # 10 of bid 7 (resting before the file) cancelled
+    (34201.70, 3, 8, 60, 1001000, -1),  # ask 8 (resting before the file) deleted
 ]
+# The book after the first message: ask 100.10 x 160 (order 1 and order 8's 60),
+# bid 99.95 x 30 (order 7 and others); a second level empty.
+BOOK_ROW = "1001000,160,999500,30,9999999999,0,-9999999999,0"
 
 
 def write_lobster(folder, messages=MESSAGES):
@@ -31,46 +36,57 @@ def write_lobster(folder, messages=MESSAGES):
     return path
 
 
+def write_book(folder):
+    path = folder / "TEST_2012-06-21_34200000_57600000_orderbook_2.csv"
+    path.write_text((BOOK_ROW + "\n") * len(MESSAGES))
+    return path
+
+
+def replay_day(folder, p_active: float):
+    """The synthetic LOBSTER day in the auction with 40 noise traders (``p_active`` 0: they
+    place nothing, the recorded flow is alone). Both runs share one compiled market."""
+    ev = read_lobster(write_lobster(folder), write_book(folder))
+    agents = [a for a in ONLY_RECORDED if not a.endswith(".noise")]
+    return ev, book_replay(ev, tick_ms=100, tick_size=0.01, levels=32, agents=agents,
+                           overrides=["families.noise.n_agents=40",
+                                      f"families.noise.params.p_active={p_active}"])
+
+
 def test_lobster_replay_alone_reproduces_trades_and_book(tmp_path):
-    ev = read_lobster(write_lobster(tmp_path))
-    assert len(ev) == 8 and ev.symbol == "TEST"
-    r = book_replay(ev, tick_ms=100, tick_size=0.01, agents=ONLY_RECORDED, levels=32)
+    """The first orderbook row is the initial book; orders resting before the file starts
+    (1 after its skipped first message, 7 and 8) are carved out of its levels, so their
+    cancels act on them."""
+    ev, r = replay_day(tmp_path, 0.0)
+    assert len(ev) == len(MESSAGES) - 1 and ev.symbol == "TEST"
+    initial = dict(zip(ev.initial["order_id"].tolist(), ev.initial["qty"].tolist(), strict=True))
+    assert initial == {1: 40.0, 7: 10.0, 8: 60.0, -1: 60.0, -2: 20.0}
+    assert r.schedule.skipped_unknown == 0
     ticks = r.tables()["ticks"].sort("tick")
     traded = ticks.filter(pl.col("volume") > 0)
-    assert traded["tick"].to_list() == [4, 8]
+    assert traded["tick"].to_list() == [3, 7]  # ticks count from the first kept message
     assert traded["volume"].to_list() == [30, 20]
     assert traded["vwap"].to_list() == pytest.approx([100.05, 100.00])
     last = ticks.row(-1, named=True)
     assert (last["best_bid"], last["best_ask"]) == pytest.approx((100.00, 100.10))
-    assert (last["bid_depth"], last["ask_depth"]) == (80 + 10, 60)
+    assert (last["bid_depth"], last["ask_depth"]) == (80 + 10 + 20, 60)
     at = ticks.filter(pl.col("tick") == 9).row(0, named=True)  # before ask 3's rest goes
-    assert (at["best_ask"], at["ask_depth"]) == pytest.approx((100.05, 20 + 60))
+    assert (at["best_ask"], at["ask_depth"]) == pytest.approx((100.05, 20 + 60 + 60))
     agents = r.tables()["agents"]
     assert agents.filter(pl.col("family") == "replay")["volume"].item() == 2 * 50
+    assert agents.filter(pl.col("family") == "noise")["volume"].item() == 0
 
 
 def test_replay_with_simulated_agents_conserves_money(tmp_path):
-    """Simulated agents trade against the recorded liquidity: cash and shares are exactly
-    conserved and the recorded family ends with a position."""
-    rng = np.random.default_rng(0)
-    msgs, t, next_id = [], 34200.0, 1
-    for _ in range(300):
-        t += rng.exponential(0.05)
-        side = int(rng.choice([-1, 1]))
-        price = 1000000 + side * int(rng.integers(1, 8)) * 100
-        msgs.append((round(t, 3), 1, next_id, int(rng.integers(1, 20)), price, side))
-        next_id += 1
-    ev = read_lobster(write_lobster(tmp_path, msgs))
-    r = book_replay(ev, tick_ms=200, tick_size=0.01, levels=64,
-                    overrides=["families.noise.n_agents=40", "families.momentum.n_agents=8",
-                               "families.market_maker.n_agents=4"])
+    """Simulated (noise) agents trade against the recorded liquidity: cash and shares are
+    exactly conserved and the recorded family ends with a position."""
+    _, r = replay_day(tmp_path, 0.5)
     tables = r.tables()
     agents, positions = tables["agents"], tables["positions"]
     cash = (agents["cash_end"] - agents["cash_start"] - agents["external_cash"]).sum()
     assert cash == 0
     assert (positions["position_end"] - positions["position_start"]).sum() == 0
     replay = positions.filter(pl.col("family") == "replay")["position_end"].item()
-    assert replay != 0 and tables["ticks"]["volume"].sum() > 0
+    assert replay != 0 and tables["ticks"]["volume"].sum() > 50
 
 
 def test_bad_files_name_file_row_and_column(tmp_path):
@@ -123,11 +139,15 @@ def test_lobster_bad_type_and_orderbook(tmp_path):
         read_lobster(write_lobster(tmp_path, bad))
     msg = write_lobster(tmp_path)
     book = tmp_path / "TEST_orderbook_1.csv"
-    book.write_text("1001000,100,-9999999999,0\n" * 8)
+    book.write_text("1001000,100,-9999999999,0\n" * len(MESSAGES))  # ask 100.10 x 100 only
     ev = read_lobster(msg, book)
-    assert len(ev) == 7 and ev.initial["price"].tolist() == [100.10]
+    assert len(ev) == len(MESSAGES) - 1
+    # orders 1 and 8 use up the level; bid 7 is at a price the snapshot does not show
+    assert ev.initial["order_id"].tolist() == [1, 8] and ev.initial["qty"].tolist() == [40, 60]
+    assert ev.initial["price"].tolist() == [100.10, 100.10]
+    assert schedule(ev, 100, 0.01, 1.0).skipped_unknown == 1  # its cancel is skipped
     book.write_text("1001000,100,-9999999999,0\n")
-    with pytest.raises(DataError, match="1 rows for 8 messages"):
+    with pytest.raises(DataError, match=f"1 rows for {len(MESSAGES)} messages"):
         read_lobster(msg, book)
 
 
