@@ -211,7 +211,7 @@ def test_train_test_split_metrics(costly):
 def test_resting_limits_fill_when_the_bar_trades_through():
     """Avellaneda-Stoikov quotes rest; a bid fills at its limit only where the next bar's
     low is below it (maker), and the participation cap limits the lots per bar."""
-    bars = walk(n=400, seed=2, vol=0.004, volume=50.0)
+    bars = walk(seed=2, vol=0.004, volume=50.0)
     r = backtest(overrides=["strategy=avellaneda_stoikov", "costs.participation=0.1",
                             "params.quote_size=8", "params.gamma=0.0001", "params.k=0.2",
                             *SHORT], bars=[bars])
@@ -232,7 +232,7 @@ def test_resting_limits_fill_when_the_bar_trades_through():
 
 def test_execution_family_follows_its_schedule():
     """TWAP on bars buys target / horizon lots a bar and completes the target."""
-    bars = walk(n=400, seed=3)
+    bars = walk(seed=3)
     r = backtest(overrides=["strategy=twap", "strategies.twap.target=60",
                             "strategies.twap.horizon=30", *SHORT], bars=[bars])
     trades = r.trades()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -98,19 +99,32 @@ def test_backtest_study_resumes_the_missing_chunk(grid_study, tmp_path):
                        pl.read_parquet(chunk_file(out, "trades", 0)), check_exact=True)
 
 
-def test_summary_only_study_from_light_records(grid_study, tmp_path):
-    """record=summary: chunks keep only the summary's per-bar needs (equity, fills,
-    traded notional); the summary equals the full run's (turnover summed in float32)."""
-    path = write_sweep(tmp_path, {"kind": "backtest", "overrides": [*BASE, "record=summary"],
-                                  "grid": GRID, "chunk_size": 4})
-    out = tmp_path / "out"
-    run_sweep(path, out, cluster=INPROCESS, progress=False, echo=lambda _: None)
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["folds", "stats", "summary"]
-    light = pl.scan_parquet(out / "summary", hive_partitioning=True).collect()
-    light = light.drop("chunk").sort(ORDER["summary"])
-    full = grid_study[2].summary().sort(ORDER["summary"])
-    assert_frame_equal(light.drop("turnover"), full.drop("turnover"), check_exact=True)
-    assert_frame_equal(light.select("turnover"), full.select("turnover"), rel_tol=1e-6)
+def test_light_records_give_the_same_summary(grid_study):
+    """record=summary keeps per bar only what the summary needs (the scan records
+    ``engine.light`` of each bar's record): from those the summary is the full records'
+    (turnover, summed in float32 in the scan, to 1e-6), and trades and equity are refused;
+    a summary-only study writes no equity or trades tables."""
+    import jax
+
+    from qtgjax.backtest.api import BacktestResult
+    from qtgjax.backtest.engine import light
+    from qtgjax.backtest.sweep import chunk_tables
+
+    alone = grid_study[2]
+    records = jax.tree.map(jax.numpy.asarray, alone.records)  # [columns, bars, ...]
+    light_records = jax.tree.map(np.asarray, jax.vmap(jax.vmap(light))(records))
+    summary_only = BacktestResult({**alone.config, "record": "summary"}, alone.setup,
+                                  light_records, 0.0)
+    full, mine = alone.summary(), summary_only.summary()
+    assert_frame_equal(mine.drop("turnover"), full.drop("turnover"), check_exact=True)
+    assert_frame_equal(mine.select("turnover"), full.select("turnover"), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="record=equity"):
+        summary_only.trades()
+    with pytest.raises(ValueError, match="record=equity"):
+        summary_only.equity()
+    assert chunk_tables({"record": "summary", "split": {"train": 10, "test": 5}}) == (
+        "folds", "stats")
+    assert chunk_tables({"record": "equity"}) == ("equity", "stats")
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,13 @@ BACKTEST_CONF = CONF_DIR / "backtest"
 log = logging.getLogger("qtgjax.backtest")
 
 
-OPEN_SECTIONS = ("grid.", "params.", "columns.", "strategies.", "split.")
+OPEN_SECTIONS = ("grid.", "params.", "columns.", "strategies.", "split.", "tick_size.")
 
 
 def open_overrides(overrides: Sequence[str]) -> list[str]:
     """``grid.fast=[...]`` -> ``++grid.fast=[...]``: keys of the open sections (``grid``,
-    ``params``, ``columns``, ``strategies``, ``split``) may be added without Hydra's ``+``."""
+    ``params``, ``columns``, ``strategies``, ``split``, ``tick_size`` per symbol) may be
+    added without Hydra's ``+``."""
     return [f"++{o}" if o.startswith(OPEN_SECTIONS) else o for o in overrides]
 
 

@@ -230,7 +230,7 @@ def book_replay(ev: OrderEvents, tick_ms: float = 100.0, tick_size: float | None
     """Replay ``ev`` with simulated agents (``agents`` + ``overrides`` on conf/config.yaml;
     ``agents=()`` and ``overrides=["~agents@families.X", ...]`` choose them).
 
-    The grid is centred on the first recorded mid; ``tick_size`` default: the largest
+    The grid is centred on the first recorded mid; ``tick_size`` default: the smallest
     1/2/5 x 10^k that keeps the price at most 30,000 ticks.
     """
     from qtgjax.data.types import auto_tick_size

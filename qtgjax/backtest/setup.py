@@ -10,15 +10,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
+from qtgjax.agents.registry import known_kinds
 from qtgjax.agents.strategy import SignalStrategy
 from qtgjax.agents.types import FamilySpec
+from qtgjax.api import CONF_DIR
 from qtgjax.backtest.engine import Column, Market
 from qtgjax.backtest.fills import FILL_AT, IMPACT, FillParams
 from qtgjax.backtest.strategies import DIRECTIONS, POLICY, strategy_family
@@ -34,7 +35,6 @@ from qtgjax.data import Bars, auto_tick_size, load_bars
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import MarketParams
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 ALIASES = {"fast": "sma_fast", "slow": "sma_slow"}  # grid names -> market.indicators keys
 RECORDS = ("trades", "equity", "summary")  # record=: which tables a run keeps
 SPEC_LEVELS = 8192  # a bar has no grid; families' reach is checked against this
@@ -105,9 +105,10 @@ def family_config(kind: str, cfg: Mapping) -> dict:
     kind (``strategies.KIND``, plus ``signal_defaults`` for signal families, plus
     ``size``), then ``params`` overrides."""
     path = CONF_DIR / "agents" / f"{kind}.yaml"
-    if not path.exists():
-        known = sorted([*(p.stem for p in (CONF_DIR / "agents").glob("*.yaml")), "policy"])
-        raise ConfigError(f"strategy: unknown strategy {kind!r}; known: {known}")
+    if not path.exists() or kind not in known_kinds():
+        known = sorted(k for k in known_kinds() if (CONF_DIR / "agents" / f"{k}.yaml").exists())
+        raise ConfigError(f"strategy: {kind!r} is not a strategy family (driven from outside, "
+                          f"or unknown); use one of {[*known, POLICY]}")
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     params = dict(raw.get("params") or {})
     family = strategy_family(kind)
