@@ -29,12 +29,13 @@ import numpy as np
 
 from qtgjax.agents.families.learner import LEARNER_SLOTS
 from qtgjax.agents.types import AccountParams, Family
+from qtgjax.backtest.engine import bar_view
 from qtgjax.backtest.strategies import POLICY
 from qtgjax.config.build import ConfigError
 from qtgjax.env.features import build_obs
 from qtgjax.env.tasks.base import Task
-from qtgjax.market import money
-from qtgjax.market.types import Accounts, Indicators, MarketView, OrderIntent, Orders
+from qtgjax.market.types import Accounts, Indicators, MarketView, OrderIntent
+from qtgjax.sim.rollout import init_accounts
 from qtgjax.train.adapter import AgentLayout
 from qtgjax.train.policy import act as policy_act
 from qtgjax.tree import pytree
@@ -76,19 +77,20 @@ class PolicyState:
 
 
 def empty_view(n_symbols: int) -> MarketView:
-    """A MarketView of zeros (the shape of a bar's view; for shapes only)."""
+    """A bar's view of zeros (its shapes; :func:`~qtgjax.backtest.engine.bar_view`)."""
     i = jnp.zeros((n_symbols,), jnp.int32)
     f = jnp.zeros((n_symbols,), jnp.float32)
     names = [x.name for x in fields(Indicators) if x.name != "ready"]
     ind = Indicators(**dict.fromkeys(names, f), ready=jnp.bool_(False))
-    return MarketView(tick=jnp.int32(0), last_price=i, best_bid=i, best_ask=i, anchor=i,
-                      fundamental=f, ema_fast=f, ema_slow=f, volatility=f, news=f, volume=i,
-                      sector=i, indicators=ind)
+    return bar_view(jnp.int32(0), i, i, dict.fromkeys(("ema_fast", "ema_slow", "volatility"), f),
+                    ind, 0.0)
 
 
-def empty_accounts(n_agents: int, n_symbols: int) -> Accounts:
-    return Accounts(money.zeros((n_agents,)), jnp.zeros((n_agents, n_symbols), jnp.int32),
-                    money.zeros((n_agents,)), Orders.empty(n_agents, n_symbols, LEARNER_SLOTS))
+def empty_accounts(spec) -> Accounts:
+    """Accounts of zeros with the learner's order slots (their shapes)."""
+    zero_i, zero_f = jnp.int32(0), jnp.float32(0.0)
+    return init_accounts(spec, AccountParams(zero_i, zero_i, zero_i, zero_f, zero_f, zero_f),
+                         LEARNER_SLOTS)
 
 
 def tree_where(cond, new, old):
@@ -123,7 +125,7 @@ class PolicyTrader(Family):
         return LEARNER_SLOTS
 
     def init_extra(self, spec, params, key):
-        acct = empty_accounts(spec.n_agents, spec.n_symbols)
+        acct = empty_accounts(spec)
         shape = jax.eval_shape(self.task.start, key, acct, empty_view(spec.n_symbols),
                                params.task)
         return PolicyState(
