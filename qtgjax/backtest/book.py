@@ -85,7 +85,8 @@ def schedule(ev: OrderEvents, tick_ms: float, tick_size: float, lot_size: float,
     buy = ev.is_buy.astype(bool)
     if ev.initial is not None and len(ev.initial["price"]):
         k = len(ev.initial["price"])
-        ids = np.concatenate([ev.initial["order_id"], ids])
+        anonymous = -1 - np.arange(k)  # an initial book without ids: one order per entry
+        ids = np.concatenate([ev.initial.get("order_id", anonymous), ids])
         tick = np.concatenate([np.zeros(k, np.int64), tick])
         kind = np.concatenate([np.full(k, ADD), kind])
         price = np.concatenate([np.rint(ev.initial["price"] / tick_size).astype(np.int64), price])
