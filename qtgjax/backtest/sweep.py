@@ -45,7 +45,7 @@ import polars as pl
 
 from qtgjax.backtest import results as res
 from qtgjax.backtest.api import compose_backtest, run_setup
-from qtgjax.backtest.engine import Market, column_bytes
+from qtgjax.backtest.engine import column_bytes
 from qtgjax.backtest.setup import Setup, make_setup
 from qtgjax.backtest.strategies import POLICY, strategy_family
 from qtgjax.config.build import ConfigError
@@ -104,8 +104,8 @@ class BacktestPlan:
         points: its points (the backtest grid's points, in grid order).
         setup: every point's columns and the market (computed once).
         chunks: chunks of whole points (``Chunk.scenarios`` holds their point indices).
-        config: the resolved backtest config (its ``grid`` replaced by the points).
-        base_config: what ``config.yaml`` holds (the config).
+        config: the resolved backtest config with an empty ``grid`` (the points are the
+            plan's); what ``config.yaml`` holds (``base_config``).
         fingerprint: sha256 over the config, points, data and chunk layout.
         tables: per-chunk tables, the completion mark last.
     """
@@ -115,15 +115,18 @@ class BacktestPlan:
     setup: Setup
     chunks: tuple[Chunk, ...]
     config: dict
-    base_config: dict
     fingerprint: str
     tables: tuple[str, ...]
+
+    @property
+    def base_config(self) -> dict:
+        return self.config
 
     def task(self, chunk: Chunk, out: str | Path) -> BacktestTask:
         first, last = chunk.scenarios[0], chunk.scenarios[-1] + 1
         part = self.setup.points_slice(first, last)
-        host = jax.tree.map(np.asarray, (part.columns, part.market))
-        part = replace(part, family=None, columns=host[0], market=Market(*host[1]))
+        columns, market = jax.tree.map(np.asarray, (part.columns, part.market))
+        part = replace(part, family=None, columns=columns, market=market)
         family = self.setup.family
         return BacktestTask(
             index=chunk.index, group=0, config=self.config, setup=part,
@@ -187,8 +190,7 @@ def make_backtest_plan(spec: SweepSpec, chunk_size: int | None = None,
         "kind": "backtest", "config": config, "points": [dict(p.settings) for p in points],
         "data": data_hash(setup.bars), "chunks": [[c.size, list(c.scenarios)] for c in chunks],
     })
-    return BacktestPlan(spec, points, setup, chunks, config, config, fingerprint,
-                        chunk_tables(config))
+    return BacktestPlan(spec, points, setup, chunks, config, fingerprint, chunk_tables(config))
 
 
 def run_backtest_chunk(task: BacktestTask) -> ChunkReport:
@@ -197,7 +199,7 @@ def run_backtest_chunk(task: BacktestTask) -> ChunkReport:
     started = time.perf_counter()
     family = task.policy or strategy_family(task.strategy, task.direction)
     columns, market = jax.tree.map(jnp.asarray, (task.setup.columns, task.setup.market))
-    setup = replace(task.setup, family=family, columns=columns, market=Market(*market))
+    setup = replace(task.setup, family=family, columns=columns, market=market)
     n = len(setup.points) * len(setup.groups)
     plan = ChunkPlan(n, task.size, 0, 0, str(jax.devices()[0]))
     result = run_setup(task.config, setup, plan)
