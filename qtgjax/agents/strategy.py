@@ -44,7 +44,8 @@ class RiskParams:
 
     Attributes:
         p_active: float32 probability of reconsidering orders in a tick.
-        confirm_ticks: int32 ticks a signal must persist in Analyzing before entering.
+        confirm_ticks: int32 ticks a signal must persist in Analyzing before entering
+            (0: enter on the signal's own tick).
         stop_loss: float32 relative adverse move from entry that closes the position.
         take_profit: float32 relative favourable move that closes it.
         max_drawdown: float32 fall from the agent's peak wealth that kills it (flat, for good).
@@ -114,8 +115,12 @@ def advance(st: MachineState, signal, exit_now, risk: RiskParams, price, worth) 
         | exit_now
     )
     persisted = (st.phase == ANALYZING) & (signal == st.pending)
-    enter = persisted & (st.count + 1 >= risk.confirm_ticks)
     start = (st.phase == IDLE) & (signal != 0)
+    # confirm_ticks = 0: no confirmation, enter on the signal's own tick
+    enter = (persisted & (st.count + 1 >= risk.confirm_ticks)) | (
+        start & (risk.confirm_ticks == 0)
+    )
+    pending = jnp.where(start, signal, st.pending)
     phase = jnp.select(
         [leave, enter, persisted, start, st.phase == IN_POSITION],
         [IDLE, IN_POSITION, ANALYZING, ANALYZING, IN_POSITION],
@@ -124,9 +129,9 @@ def advance(st: MachineState, signal, exit_now, risk: RiskParams, price, worth) 
     phase = jnp.where(killed[:, None], IDLE, phase)
     return st.replace(
         phase=phase,
-        pending=jnp.where(start, signal, st.pending),
+        pending=pending,
         count=jnp.where(persisted, st.count + 1, 0),
-        direction=jnp.where(phase == IN_POSITION, jnp.where(enter, st.pending, st.direction), 0),
+        direction=jnp.where(phase == IN_POSITION, jnp.where(enter, pending, st.direction), 0),
         entry=jnp.where(enter, price, st.entry),
         peak=peak,
         killed=killed,

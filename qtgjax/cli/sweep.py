@@ -39,7 +39,8 @@ USAGE = """usage: qtgjax-sweep sweep=NAME [out=DIR]
 Runs the study in sweeps/NAME.yaml (or sweep=PATH.yaml) into DIR (default
 results/sweeps/NAME): points sharing static shapes are packed into jit(vmap) chunks, Dask
 distributes the chunks, each chunk's tables are written atomically as hive-partitioned
-Parquet (DIR/ticks, DIR/agents, DIR/positions, DIR/summary). Running the same command
+Parquet (DIR/ticks, DIR/agents, DIR/positions, DIR/summary; a study of kind: backtest
+writes qtgjax-backtest's tables: DIR/equity, DIR/trades, DIR/summary). Running the same command
 again after an interruption finishes the missing chunks only. --cfg prints the settings.
 Settings: conf/sweep/config.yaml and conf/sweep/cluster/*.yaml."""
 

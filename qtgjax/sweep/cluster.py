@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -228,13 +228,15 @@ def describe(cluster: Mapping) -> str:
     return "this process (no Dask)"
 
 
-def run_inprocess(tasks: Sequence[ChunkTask], retries: int) -> Iterator[ChunkReport]:
-    """Run chunks one after another here; a failing chunk is retried, then reported."""
+def run_inprocess(tasks: Sequence[ChunkTask], retries: int, work: Callable = run_chunk
+                  ) -> Iterator[ChunkReport]:
+    """Run chunks one after another here (``work(task)``, by default a simulation chunk);
+    a failing chunk is retried, then reported."""
     failures = []
     for task in tasks:
         for attempt in range(retries + 1):
             try:
-                yield run_chunk(task)
+                yield work(task)
                 break
             except Exception as err:
                 if attempt == retries:
@@ -243,8 +245,10 @@ def run_inprocess(tasks: Sequence[ChunkTask], retries: int) -> Iterator[ChunkRep
         raise ChunkFailed(failures)
 
 
-def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iterator[ChunkReport]:
-    """Run chunks on a Dask cluster and yield reports as they finish.
+def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str,
+             work: Callable = run_chunk) -> Iterator[ChunkReport]:
+    """Run chunks (``work(task)``, a module-level function) on a Dask cluster and yield
+    reports as they finish.
 
     The first chunk of each shape group runs alone; when it is done (its compiled call is in
     the persistent compilation cache) the rest of the group is submitted, so workers load the
@@ -258,7 +262,7 @@ def run_dask(client, tasks: Sequence[ChunkTask], retries: int, tag: str) -> Iter
 
     def submit(task):
         key = f"qtgjax-chunk-{tag}-{task.index}"
-        return client.submit(run_chunk, task, key=key, retries=retries, pure=False)
+        return client.submit(work, task, key=key, retries=retries, pure=False)
 
     pending: dict[int, list[ChunkTask]] = {}
     for task in tasks:

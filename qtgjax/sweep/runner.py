@@ -21,16 +21,19 @@ from qtgjax.sweep.cluster import (
     run_inprocess,
     worker_env,
 )
+from qtgjax.sweep.kinds import StudyKind, study_kind
 from qtgjax.sweep.metrics import ID_COLUMNS, MARKET_METRICS, family_metric
 from qtgjax.sweep.plan import Plan, make_plan
 from qtgjax.sweep.spec import SweepSpec, load_sweep
 from qtgjax.sweep.store import (
     MANIFEST,
+    TABLES,
     StudyLock,
     check_manifest,
     done_chunks,
     remove_temp_files,
 )
+from qtgjax.sweep.worker import run_chunk
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class SweepOutcome:
     """A finished (or resumed-and-finished) study.
 
     Attributes:
-        plan: the study's plan.
+        plan: the study's plan (a backtest study's: :class:`qtgjax.backtest.sweep.BacktestPlan`).
         out: the study folder.
         skipped: chunks already written before this run.
         ran: chunks this run wrote.
@@ -106,6 +109,21 @@ def manifest(plan: Plan) -> dict:
     }
 
 
+def study_size(plan: Plan) -> str:
+    """The size of a simulation study, for the first line of output."""
+    return (
+        f"{len(plan.points)} points x {plan.n_replicates} seeds = {plan.n_scenarios} scenarios "
+        f"in {len(plan.groups)} shape group(s)"
+    )
+
+
+def simulation_tables(plan: Plan) -> tuple[str, ...]:
+    return TABLES
+
+
+SIMULATION = StudyKind(make_plan, simulation_tables, run_chunk, manifest, study_size)
+
+
 def progress_bar(total: int, name: str, enabled: bool):
     """A tqdm bar over chunks (done, rate, time left) on stderr."""
     from tqdm import tqdm
@@ -156,30 +174,33 @@ def run_sweep(
         spec = load_sweep(spec)
     cluster = dict(cluster or {"kind": "local"})
     check_cluster(cluster)
-    plan = make_plan(spec, chunk_size, chunk_memory)
+    kind = study_kind(spec.kind)
+    plan = kind.plan(spec, chunk_size, chunk_memory)
+    tables = kind.tables(plan)
     out = Path(out)
     with StudyLock(out):
-        resuming = check_manifest(out, plan.fingerprint, spec.name)
+        resuming = check_manifest(out, plan.fingerprint, spec.name, tables)
         if not resuming:
-            write_text(yaml.safe_dump(manifest(plan), sort_keys=False), out / MANIFEST)
+            write_text(yaml.safe_dump(kind.manifest(plan), sort_keys=False), out / MANIFEST)
             write_text(OmegaConf.to_yaml(OmegaConf.create(plan.base_config)), out / "config.yaml")
-        remove_temp_files(out)
-        done = done_chunks(out, (c.index for c in plan.chunks))
+        remove_temp_files(out, tables)
+        done = done_chunks(out, (c.index for c in plan.chunks), tables)
         todo = [c for c in plan.chunks if c.index not in done]
         echo(
-            f"qtgjax-sweep {spec.name}: {len(plan.points)} points x {plan.n_replicates} seeds = "
-            f"{plan.n_scenarios} scenarios in {len(plan.groups)} shape group(s), "
-            f"{len(plan.chunks)} chunks; {len(done)} done, {len(todo)} to run on "
+            f"qtgjax-sweep {spec.name}: {kind.describe(plan)}, {len(plan.chunks)} chunks; "
+            f"{len(done)} done, {len(todo)} to run on "
             f"{describe(cluster) if todo else 'nothing'}"
         )
         if todo:
-            _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache)
+            _run_chunks(plan, kind, todo, out, cluster, retries, progress, compilation_cache)
+        if kind.finish is not None:
+            kind.finish(plan, out)
     seconds = time.perf_counter() - started
     echo(f"qtgjax-sweep {spec.name}: finished in {seconds:.1f} s; results: {out}")
     return SweepOutcome(plan, out, len(done), len(todo), seconds)
 
 
-def _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache) -> None:
+def _run_chunks(plan, kind, todo, out, cluster, retries, progress, compilation_cache) -> None:
     if compilation_cache and not jax.config.jax_compilation_cache_dir:
         # chunks run in this process for cluster=inprocess and worker threads
         jax.config.update("jax_compilation_cache_dir", str(Path(compilation_cache).resolve()))
@@ -191,17 +212,18 @@ def _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache) 
         nonlocal scenario_ticks
         scenario_ticks += report.scenario_ticks
         rate = scenario_ticks / max(time.perf_counter() - t0, 1e-9)
-        bar.set_postfix_str(f"{rate:,.0f} scenario-ticks/s", refresh=False)
+        bar.set_postfix_str(f"{rate:,.0f} {kind.unit}/s", refresh=False)
         bar.update(1)
 
     try:
         if cluster["kind"] == "inprocess":
-            for report in run_inprocess(tasks, retries):
+            for report in run_inprocess(tasks, retries, kind.work):
                 advance(report)
         else:
             env = worker_env(cluster, compilation_cache)
             with dask_client(cluster, env, retries) as client:
-                for report in run_dask(client, tasks, retries, plan.fingerprint[:12]):
+                tag = plan.fingerprint[:12]
+                for report in run_dask(client, tasks, retries, tag, kind.work):
                     advance(report)
     finally:
         bar.close()

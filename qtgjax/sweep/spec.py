@@ -2,6 +2,7 @@
 
 A sweep file declares which config values vary and how::
 
+    kind: simulation                               # or backtest (qtgjax.backtest.sweep)
     description: market-maker spread x news intensity
     overrides: [ticks=500, market.symbols=1]     # Hydra overrides for every scenario
     grid:                                          # cartesian product of axes
@@ -38,6 +39,7 @@ import numpy as np
 import yaml
 
 TOP_KEYS = (
+    "kind",
     "description",
     "overrides",
     "grid",
@@ -47,6 +49,9 @@ TOP_KEYS = (
     "chunk_memory",
 )
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
+# What a study runs (qtgjax.sweep.kinds): simulated markets, or a strategy grid on
+# historical bars whose overrides and grid are those of qtgjax-backtest.
+KINDS = ("simulation", "backtest")
 # Config keys a sweep may not vary: the sweep itself decides them.
 FORBIDDEN_KEYS = {
     "scenarios": "the number of scenarios per point is `seeds`",
@@ -106,6 +111,8 @@ class SweepSpec:
         replicates: replicate indices r of every point; scenario key fold_in(key(seed), r).
         chunk_size: most scenarios per compiled call, or None (the runner's default).
         chunk_memory: memory budget of one call in bytes, or None (the runner's default).
+        kind: what the study runs, one of :data:`KINDS` (``backtest``: ``overrides`` are
+            ``qtgjax-backtest`` settings and the axes set its ``grid``).
     """
 
     name: str
@@ -119,6 +126,7 @@ class SweepSpec:
     replicates: tuple[int, ...]
     chunk_size: int | None
     chunk_memory: int | None
+    kind: str = "simulation"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -341,6 +349,9 @@ def parse_sweep(raw, source: str, name: str) -> SweepSpec:
             _fail(source, "random.params", "expected a mapping of config key -> distribution")
         params = tuple(_random_param(source, label, body) for label, body in p_cfg.items())
     seeds = raw.get("seeds", 1)
+    kind = raw.get("kind", "simulation")
+    if kind not in KINDS:
+        _fail(source, "kind", f"{kind!r} is not one of {list(KINDS)}")
     spec = SweepSpec(
         name=name,
         source=source,
@@ -355,6 +366,7 @@ def parse_sweep(raw, source: str, name: str) -> SweepSpec:
         chunk_memory=None
         if raw.get("chunk_memory") is None
         else parse_memory(raw["chunk_memory"], f"{source}: chunk_memory"),
+        kind=kind,
     )
     _check_unique(spec)
     return spec

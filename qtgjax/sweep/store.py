@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import yaml
@@ -36,19 +36,21 @@ def chunk_file(root: str | Path, table: str, index: int) -> Path:
     return Path(root) / table / f"chunk={index}" / PART
 
 
-def chunk_done(root: str | Path, index: int) -> bool:
-    return all(chunk_file(root, t, index).is_file() for t in TABLES)
+def chunk_done(root: str | Path, index: int, tables: Sequence[str] = TABLES) -> bool:
+    return all(chunk_file(root, t, index).is_file() for t in tables)
 
 
-def done_chunks(root: str | Path, indices: Iterable[int]) -> set[int]:
-    """The chunks among ``indices`` whose four files exist."""
-    return {i for i in indices if chunk_done(root, i)}
+def done_chunks(root: str | Path, indices: Iterable[int], tables: Sequence[str] = TABLES
+                ) -> set[int]:
+    """The chunks among ``indices`` whose files of every table exist (``tables``: those
+    of the study's kind, :mod:`qtgjax.sweep.kinds`; the simulation's four by default)."""
+    return {i for i in indices if chunk_done(root, i, tables)}
 
 
-def remove_temp_files(root: str | Path) -> int:
+def remove_temp_files(root: str | Path, tables: Sequence[str] = TABLES) -> int:
     """Delete temp files that killed writers left in the table folders; returns how many."""
     removed = 0
-    for table in TABLES:
+    for table in tables:
         folder = Path(root) / table
         if folder.is_dir():
             for tmp in folder.glob("chunk=*/.tmp-*"):
@@ -62,7 +64,8 @@ def read_manifest(root: str | Path) -> dict | None:
     return yaml.safe_load(path.read_text()) if path.is_file() else None
 
 
-def check_manifest(root: str | Path, fingerprint: str, name: str) -> bool:
+def check_manifest(root: str | Path, fingerprint: str, name: str,
+                   tables: Sequence[str] = TABLES) -> bool:
     """True when ``root`` already holds this study (resume), False when it holds none.
 
     Raises StudyError when it holds a different study or files of no study.
@@ -70,7 +73,7 @@ def check_manifest(root: str | Path, fingerprint: str, name: str) -> bool:
     root = Path(root)
     existing = read_manifest(root)
     if existing is None:
-        if any((root / t).exists() for t in TABLES):
+        if any((root / t).exists() for t in tables):
             raise StudyError(f"{root}: holds table folders but no {MANIFEST}; choose another out=")
         return False
     if existing.get("fingerprint") != fingerprint:
