@@ -21,6 +21,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
@@ -30,6 +31,7 @@ from scipy.stats import rankdata
 EULER_GAMMA = 0.5772156649015329
 
 
+@jax.jit
 def expected_max_sharpe(n_trials, sharpe_variance) -> jnp.ndarray:
     """``SR0``: the expected largest of ``n_trials`` Sharpe estimates of skill-less
     strategies whose estimates vary with ``sharpe_variance`` (per period)."""
@@ -40,6 +42,7 @@ def expected_max_sharpe(n_trials, sharpe_variance) -> jnp.ndarray:
     return jnp.sqrt(jnp.asarray(sharpe_variance, jnp.float32)) * quantiles
 
 
+@jax.jit
 def probabilistic_sharpe(sharpe, benchmark, n_obs, skew=0.0, kurtosis=3.0) -> jnp.ndarray:
     """PSR: the probability that the true per-period Sharpe exceeds ``benchmark``, given an
     estimate ``sharpe`` from ``n_obs`` returns with that skewness and (Pearson) kurtosis."""
@@ -49,6 +52,7 @@ def probabilistic_sharpe(sharpe, benchmark, n_obs, skew=0.0, kurtosis=3.0) -> jn
     return norm.cdf(z / jnp.sqrt(jnp.maximum(var, 1e-12)))
 
 
+@jax.jit
 def deflated_sharpe(
     sharpe, n_obs, n_trials, sharpe_variance, skew=0.0, kurtosis=3.0
 ) -> jnp.ndarray:
