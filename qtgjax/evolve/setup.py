@@ -119,6 +119,19 @@ def prepare(spec: EvolveSpec) -> Setup:
     return Setup(spec, base, built, problem, train, holdout, defaults, family_config)
 
 
+def best_chunk(rows: int, cap: int, generations: int, held: int, call_cost: int = 2) -> int:
+    """Rows per call: among the divisors of ``rows`` up to ``cap``, the one with the least
+    work (rows run, padding included, plus ``call_cost`` rows' worth per call) for
+    ``generations`` batches of ``rows`` and one batch of ``held`` rows."""
+
+    def work(c: int) -> int:
+        calls = generations * (rows // c) + -(-held // c)
+        return calls * (c + call_cost)
+
+    sizes = [c for c in range(1, min(rows, cap) + 1) if rows % c == 0]
+    return min(sizes, key=lambda c: (work(c), -c))
+
+
 class Evaluator:
     """Runs candidates x a scenario set: one ``jit(vmap)`` per chunk, here or on Dask.
 
@@ -146,15 +159,17 @@ class Evaluator:
         self._stack.close()
 
     def chunk(self) -> int:
-        """Rows per compiled call, fixed for the whole run from a generation's batch (every
-        batch is padded to it: one compilation)."""
+        """Rows per compiled call, fixed for the whole run (every batch is padded to it: one
+        compilation): the divisor of a generation's rows, within the memory budget, that
+        wastes the fewest padded rows over the search and the held-out judgement."""
         if self._chunk is None:
             spec, sset = self.setup.spec, self.setup.train
             one = jax.tree.map(lambda leaf: np.asarray(leaf)[0], sset.params)
             rows = spec.search.population * sset.size
             plan = plan_rows(self.setup.problem, one, rows, spec.chunk_size, spec.chunk_memory)
-            self._chunk = plan.chunk
-            log.info(plan.describe())
+            held = (spec.top + 1) * self.setup.holdout.size + sset.size
+            self._chunk = best_chunk(rows, plan.chunk, spec.search.generations, held)
+            log.info(f"qtgjax-evolve: {self._chunk} rows per compiled call ({plan.describe()})")
         return self._chunk
 
     def __call__(self, *batches: tuple[np.ndarray, ScenarioSet]) -> list[dict[str, np.ndarray]]:
