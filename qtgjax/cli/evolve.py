@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import polars as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -68,6 +69,39 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     _app()
+
+
+def league_report(result) -> str:
+    table = result.table
+    last = table.filter(pl.col("round") == table["round"].max()).sort("rank")
+    lines = [
+        f"qtgjax-league: {table['round'].max() + 1} rounds in {result.timing['seconds']:.1f} s"
+    ]
+    for row in last.head(10).iter_rows(named=True):
+        lines.append(
+            f"  {row['rank']:>2}. {row['member']:<8} TrueSkill {row['trueskill']:7.2f} "
+            f"(mu {row['trueskill_mu']:.2f}, sigma {row['trueskill_sigma']:.2f}), "
+            f"Elo {row['elo']:7.1f}, mean return {row['mean_return']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="league", version_base="1.3")
+def _league_app(cfg: DictConfig) -> None:
+    from qtgjax.evolve.league import league_spec, run_league
+
+    plain = to_plain(cfg)
+    plain.pop("out", None)
+    try:
+        result = run_league(league_spec(plain), Path(HydraConfig.get().runtime.output_dir))
+    except (ConfigError, TypeError) as err:
+        print(f"qtgjax-league: bad config: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(league_report(result))
+
+
+def league_main() -> None:
+    _league_app()
 
 
 if __name__ == "__main__":
