@@ -318,3 +318,48 @@ def test_a_dask_cluster_gives_the_same_rows(evolved):
         (local_rows,) = here((x, setup.train))
     for k in ("pnl", "sharpe", "blocks"):
         np.testing.assert_array_equal(dask_rows[k], local_rows[k])
+
+
+# -- policy genomes: the weights of a linear policy or an MLP ----------------------------
+
+
+def test_policy_family_outputs_its_linear_and_mlp_layouts():
+    from qtgjax.agents.families.policy import N_INPUTS, hidden_units, n_weights, policy_output
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(5, N_INPUTS)).astype(np.float32)
+    w = rng.normal(size=n_weights(0)).astype(np.float32)
+    np.testing.assert_allclose(policy_output(w, f), f @ w[:-1] + w[-1], rtol=1e-5)
+    h = 3
+    w = rng.normal(size=n_weights(h)).astype(np.float32)
+    assert hidden_units(len(w)) == h
+    w1 = w[: N_INPUTS * h].reshape(N_INPUTS, h)
+    b1, w2 = w[N_INPUTS * h : N_INPUTS * h + h], w[N_INPUTS * h + h : N_INPUTS * h + 2 * h]
+    np.testing.assert_allclose(policy_output(w, f), np.tanh(f @ w1 + b1) @ w2 + w[-1], rtol=1e-5)
+    with pytest.raises(ValueError, match="fit no policy"):
+        hidden_units(25)
+
+
+def test_policy_weights_come_from_the_config_and_form_a_genome():
+    from qtgjax.api import load_config
+    from qtgjax.config.build import build
+
+    cfg = load_config([*MARKET, "+agents@families.pol=policy", "families.pol.params.hidden=2"])
+    built = build(cfg)
+    params = built.params.strategies[[f.name for f in built.static.families].index("pol")]
+    assert params.weights.shape == (2 * 19 + 1,) and float(np.abs(params.weights).sum()) == 0
+    genome = make_genome(
+        get_family("policy"),
+        {"weights": {"scale": 0.5}, "size": {"high": 20}},
+        "genome.params",
+        params,
+    )
+    assert genome.dim == 39 + 1
+    x = np.concatenate([np.arange(39, dtype=np.float32), [0.0]])
+    decoded = genome.decode(x, params)
+    np.testing.assert_allclose(decoded.weights, 0.5 * np.arange(39))
+    assert decoded.size.dtype == np.int32
+    assert genome.values(x[None])[0]["weights"][4] == 2.0
+    cfg["families"]["pol"]["params"]["weights"] = [0.0] * 25
+    with pytest.raises(ConfigError, match=r"families.pol.params.weights: 25 weights fit no policy"):
+        build(cfg)

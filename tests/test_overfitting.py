@@ -53,8 +53,10 @@ def reference_pbo(m: np.ndarray, s: int) -> float:
         perf_in = [sharpe(rows_in, j) for j in range(n)]
         perf_out = [sharpe(rows_out, j) for j in range(n)]
         best = max(range(n), key=lambda j: perf_in[j])
-        rank = 1 + sum(p < perf_out[best] for p in perf_out) + 0.5 * (
-            sum(p == perf_out[best] for p in perf_out) - 1
+        rank = (
+            1
+            + sum(p < perf_out[best] for p in perf_out)
+            + 0.5 * (sum(p == perf_out[best] for p in perf_out) - 1)
         )
         w = rank / (n + 1)
         below += math.log(w / (1 - w)) <= 0

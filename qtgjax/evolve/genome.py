@@ -45,6 +45,7 @@ class Gene:
     high: float
     integer: bool
     log: bool
+    size = 1
 
     def decode(self, x):
         u = jax.nn.sigmoid(x)
@@ -72,6 +73,32 @@ class Gene:
 
 
 @dataclass(frozen=True)
+class VectorGene:
+    """An evolved array field (e.g. a policy's ``weights``): its ``size`` entries are the
+    search coordinates times ``scale`` (unbounded: weights need no bounds).
+
+    Attributes:
+        name: the ``Params`` field (a float32[size] array).
+        size: entries.
+        scale: weight per unit of the search space.
+    """
+
+    name: str
+    size: int
+    scale: float
+
+    def decode(self, x):
+        return (self.scale * x).astype(jnp.float32)
+
+    def encode(self, value) -> np.ndarray:
+        return np.asarray(value, np.float32).reshape(self.size) / self.scale
+
+    def uniform(self, key) -> jax.Array:
+        """A standard normal draw (the prior of random search over weights)."""
+        return jax.random.normal(key, (self.size,))
+
+
+@dataclass(frozen=True)
 class ParamGenome:
     """Some fields of one family's ``Params`` as a search vector (hashable: a jit constant).
 
@@ -85,51 +112,70 @@ class ParamGenome:
 
     @property
     def dim(self) -> int:
-        return len(self.genes)
+        return sum(g.size for g in self.genes)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.genes)
 
+    def _split(self, x):
+        """Per gene its coordinates of ``x`` [..., D] (a scalar for scalar genes)."""
+        out, start = [], 0
+        for g in self.genes:
+            out.append(x[..., start] if isinstance(g, Gene) else x[..., start : start + g.size])
+            start += g.size
+        return out
+
     def decode(self, x, base):
         """``base`` (the family's ``Params``) with the evolved fields set from ``x`` [D]."""
-        values = {g.name: g.decode(x[i]) for i, g in enumerate(self.genes)}
+        values = {g.name: g.decode(v) for g, v in zip(self.genes, self._split(x), strict=True)}
         return base.replace(**{k: v.astype(getattr(base, k).dtype) for k, v in values.items()})
 
-    def encode(self, values: Mapping[str, float]) -> np.ndarray:
-        return np.asarray([g.encode(float(values[g.name])) for g in self.genes], np.float32)
+    def encode(self, values: Mapping[str, Any]) -> np.ndarray:
+        parts = [
+            np.atleast_1d(np.asarray(g.encode(values[g.name]), np.float32)) for g in self.genes
+        ]
+        return np.concatenate(parts).astype(np.float32)
 
     def uniform(self, key) -> jax.Array:
-        keys = jax.random.split(key, self.dim)
-        return jnp.stack([g.uniform(k) for g, k in zip(self.genes, keys, strict=True)])
+        keys = jax.random.split(key, len(self.genes))
+        return jnp.concatenate(
+            [jnp.atleast_1d(g.uniform(k)) for g, k in zip(self.genes, keys, strict=True)]
+        )
 
     def values(self, x) -> list[dict[str, Any]]:
-        """Decoded values of population ``x`` [P, D] as Python numbers, one dict per row
-        (decoded by the same compiled arithmetic as inside the evaluation)."""
+        """Decoded values of population ``x`` [P, D] as Python numbers (lists for array
+        fields), one dict per row, decoded by the same compiled arithmetic as the
+        evaluation's."""
         x = np.atleast_2d(np.asarray(x, np.float32))
         cols = [np.asarray(c) for c in _decode_columns(self, jnp.asarray(x))]
-        return [
-            {
-                g.name: (int if g.integer else float)(c[r])
-                for g, c in zip(self.genes, cols, strict=True)
-            }
-            for r in range(x.shape[0])
-        ]
+        out = []
+        for r in range(x.shape[0]):
+            row = {}
+            for g, c in zip(self.genes, cols, strict=True):
+                if isinstance(g, VectorGene):
+                    row[g.name] = [float(v) for v in c[r]]
+                else:
+                    row[g.name] = (int if g.integer else float)(c[r])
+            out.append(row)
+        return out
 
 
 @functools.partial(jax.jit, static_argnames=("genome",))
 def _decode_columns(genome: ParamGenome, x):
-    return tuple(jax.vmap(g.decode)(x[:, i]) for i, g in enumerate(genome.genes))
+    return tuple(jax.vmap(g.decode)(v) for g, v in zip(genome.genes, genome._split(x), strict=True))
 
 
-def make_genome(family, params_cfg: Mapping, where: str) -> ParamGenome:
+def make_genome(family, params_cfg: Mapping, where: str, base=None) -> ParamGenome:
     """A :class:`ParamGenome` from the ``genome.params`` section of the evolve config.
 
     Args:
         family: the target :class:`~qtgjax.agents.types.Family`.
         params_cfg: field -> ``{low, high, log}`` (any may be omitted: the declared range;
-            ``null`` for the declared range as a whole), or a list of field names.
+            ``null`` for the declared range as a whole), or a list of field names; for an
+            array field (e.g. ``weights``) ``{scale}``.
         where: the config path for error messages.
+        base: the family's ``Params`` in the market (array fields take their size from it).
 
     Raises:
         ConfigError: unknown field, bounds outside the declared range, bad log bounds.
@@ -143,6 +189,15 @@ def make_genome(family, params_cfg: Mapping, where: str) -> ParamGenome:
     genes = []
     for name, spec in params_cfg.items():
         path = f"{where}.{name}"
+        if base is not None and name in fields_of and np.ndim(getattr(base, name)) == 1:
+            spec = dict(spec or {})
+            if sorted(set(spec) - {"scale"}):
+                raise ConfigError(f"{path}: an array field takes only scale")
+            scale = spec.get("scale", 1.0)
+            if isinstance(scale, bool) or not isinstance(scale, int | float) or scale <= 0:
+                raise ConfigError(f"{path}.scale: expected a number > 0, got {scale!r}")
+            genes.append(VectorGene(name, int(np.size(getattr(base, name))), float(scale)))
+            continue
         if name not in schema or name not in fields_of:
             raise ConfigError(
                 f"{path}: {family.kind} has no scalar parameter {name!r}; "

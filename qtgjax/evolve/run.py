@@ -132,7 +132,7 @@ def pick_top(log: SearchLog, genome, top: int) -> list[int]:
     seen, picked = set(), []
     values = genome.values(log.x)
     for i in order:
-        key = tuple(sorted(values[i].items()))
+        key = repr(sorted(values[i].items()))
         if key in seen or not np.isfinite(log.fitness[i]):
             continue
         seen.add(key)

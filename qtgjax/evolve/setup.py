@@ -25,7 +25,7 @@ from qtgjax.evolve.evaluate import (
     run_task,
     tile_rows,
 )
-from qtgjax.evolve.genome import ParamGenome, make_genome
+from qtgjax.evolve.genome import ParamGenome, VectorGene, make_genome
 from qtgjax.evolve.scenarios import ScenarioSet, market_config, scenario_set
 from qtgjax.sim.chunk import ChunkPlan
 
@@ -68,6 +68,8 @@ def _check_corners(base: DictConfig, name: str, genome: ParamGenome) -> None:
     for corner in ("low", "high"):
         cfg = copy.deepcopy(base)
         for g in genome.genes:
+            if isinstance(g, VectorGene):
+                continue
             value = getattr(g, corner)
             OmegaConf.update(
                 cfg, f"families.{name}.params.{g.name}", int(value) if g.integer else value
@@ -90,14 +92,16 @@ def prepare(spec: EvolveSpec) -> Setup:
     built = build(plain)
     family_config = plain["families"][name]
     family = get_family(family_config["kind"])
-    genome = make_genome(family, spec.genome, "genome.params")
-    _check_corners(base, name, genome)
-    raw = family_config.get("params") or {}
     names = [f.name for f in built.static.families]
     index = names.index(name)
     strategy = built.params.strategies[index]
-    defaults = {g.name: np.asarray(getattr(strategy, g.name)).item() for g in genome.genes}
+    genome = make_genome(family, spec.genome, "genome.params", strategy)
+    _check_corners(base, name, genome)
+    raw = family_config.get("params") or {}
+    defaults = {g.name: np.asarray(getattr(strategy, g.name)).tolist() for g in genome.genes}
     for g in genome.genes:
+        if isinstance(g, VectorGene):
+            continue
         if spec.search.init == "default" and not g.low <= defaults[g.name] <= g.high:
             raise ConfigError(
                 f"genome.params.{g.name}: the {name} default {raw.get(g.name)!r} is outside "
