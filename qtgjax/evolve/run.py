@@ -126,13 +126,15 @@ def run_search(setup: Setup, evaluate: Evaluator, progress: bool = True) -> Sear
     )
 
 
-def pick_top(log: SearchLog, genome, top: int) -> list[int]:
-    """Indices of the ``top`` fittest candidates with distinct decoded parameters."""
+def pick_top(log: SearchLog, n_scenarios: int, top: int) -> list[int]:
+    """Indices of the ``top`` fittest candidates that behave differently: candidates whose
+    P&L in every training scenario equals a fitter one's (e.g. parameters that round to
+    the same quotes) are left out."""
     order = np.argsort(-log.fitness, kind="stable")
+    pnl = np.asarray(log.rows["pnl"]).reshape(len(log.x), n_scenarios)
     seen, picked = set(), []
-    values = genome.values(log.x)
     for i in order:
-        key = repr(sorted(values[i].items()))
+        key = pnl[i].tobytes()
         if key in seen or not np.isfinite(log.fitness[i]):
             continue
         seen.add(key)
@@ -166,7 +168,7 @@ def evolve(cfg: Mapping, folder: str | Path, progress: bool | None = None) -> Ev
     with Evaluator(setup) as evaluate:
         log = run_search(setup, evaluate, show)
         searched = time.perf_counter()
-        picked = pick_top(log, setup.genome, spec.top)
+        picked = pick_top(log, setup.train.size, spec.top)
         default_x = setup.genome.encode(setup.defaults)[None, :]
         # held-out: the picked candidates and the default, in one batch
         x_out = np.concatenate([log.x[picked], default_x])
