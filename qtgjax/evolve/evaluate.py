@@ -30,7 +30,6 @@ cluster (:mod:`qtgjax.sweep.cluster`).
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -253,18 +252,13 @@ def run_task(task: EvalTask) -> dict[str, np.ndarray]:
 def make_tasks(problem: Problem, x, params, seeds, index, plan: ChunkPlan) -> list[EvalTask]:
     """The chunks of a flat batch, padded to the plan's chunk size."""
     tasks = []
-    inputs = (np.asarray(x, np.float32), params, np.asarray(seeds), np.asarray(index))
+    inputs = (np.asarray(x, np.float32), params, np.asarray(seeds))
     for i in range(plan.n_chunks):
-        (cx, cp, cs, ci), _, used = _chunk(inputs, plan, i)
+        # sim.chunk's padding (repeat the chunk's first row): every chunk has one shape
+        (cx, cp, cs), ci, used = chunk_inputs(inputs, np.asarray(index), plan, i)
+        cx, cp, cs, ci = jax.tree.map(np.asarray, (cx, cp, cs, ci))
         tasks.append(EvalTask(problem, cx, cp, cs, ci, used))
     return tasks
-
-
-def _chunk(inputs, plan: ChunkPlan, i: int):
-    """``chunk_inputs`` over a tuple of row-major inputs (the keys slot is unused)."""
-    dummy = np.zeros(plan.scenarios, np.int32)
-    rows, _, used = chunk_inputs(inputs, dummy, plan, i)
-    return jax.tree.map(np.asarray, rows), None, used
 
 
 def join(results: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -276,7 +270,3 @@ def tile_rows(n_candidates: int, n_scenarios: int):
     cand = np.repeat(np.arange(n_candidates), n_scenarios)
     scen = np.tile(np.arange(n_scenarios), n_candidates)
     return cand, scen
-
-
-def n_chunks(n_rows: int, chunk: int) -> int:
-    return math.ceil(n_rows / chunk)
