@@ -69,7 +69,7 @@ def front_figure(cands: pl.DataFrame, board: pl.DataFrame, x: str, y: str) -> Fi
         c="k",
         label="default",
     )
-    ax.set(xlabel=x, ylabel=y, title="objectives on the training scenarios")
+    ax.set(xlabel=x, ylabel=y, title="training objectives (front over all pareto objectives)")
     ax.legend(fontsize=8)
     return fig
 
@@ -115,10 +115,13 @@ def write_report(folder: Path, setup, generations, cands, board, summary) -> Pat
         f"{summary['generations']} generations = {summary['n_trials']} trials on "
         f"{summary['train_scenarios']} training scenarios of {summary['ticks']} ticks; "
         f"judged on {summary['holdout_scenarios']} held-out scenarios. "
-        f"Probability of backtest overfitting (CSCV): {summary['pbo']}.</p>"
-        f"<p>Out of sample the best candidate {beats} the default parameters: Sharpe "
+        f"Probability of backtest overfitting (CSCV): {summary['pbo']:.3f}; deflated Sharpe "
+        f"ratio of the best: {best['dsr']:.3f}.</p>"
+        f"<p>Out of sample the best candidate {beats} the default parameters on Sharpe: "
         f"difference {best['oos_sharpe_vs_default']:.3f} [{best['oos_sharpe_vs_default_lo']:.3f}, "
-        f"{best['oos_sharpe_vs_default_hi']:.3f}] (paired, 95%).</p>"
+        f"{best['oos_sharpe_vs_default_hi']:.3f}]; P&amp;L per agent "
+        f"{best['oos_pnl_vs_default']:+.2f} [{best['oos_pnl_vs_default_lo']:+.2f}, "
+        f"{best['oos_pnl_vs_default_hi']:+.2f}] (paired over the held-out scenarios, 95%).</p>"
         f"<h2>Fitness</h2><img src='{figs[0]}'>"
         f"<h2>Pareto front ({', '.join(pareto)})</h2><img src='{figs[1]}'>"
         f"<h2>Leaderboard</h2><img src='{figs[2]}'>"
