@@ -95,7 +95,7 @@ def throughput(args) -> None:
         evaluate((x, setup.train))
         first = time.perf_counter() - t0
         times = []
-        for r in range(args.repeats):
+        for _ in range(args.repeats):
             x = rng.normal(size=x.shape).astype(np.float32)
             t0 = time.perf_counter()
             evaluate((x, setup.train))
