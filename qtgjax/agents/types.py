@@ -79,6 +79,11 @@ class Family(abc.ABC):
         """Farthest distance (ticks) from the mid that the family quotes at; must fit the grid."""
         return 0.0
 
+    def array_params(self, params: dict, path: str) -> dict[str, jax.Array]:
+        """``Params`` fields that are arrays (e.g. policy weights), read from the config
+        ``params`` (a copy: pop the keys read); scalars go through ``config_schema``."""
+        return {}
+
     def init_extra(self, spec: FamilySpec, params: Any, key: jax.Array) -> Any:
         """Family-specific per-agent state (a pytree of [N, ...] arrays); none by default."""
         return ()

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from qtgjax.api import CONF_DIR, simulate, to_plain
+from qtgjax.cli.agent_files import agent_file_overrides
 from qtgjax.config.build import ConfigError
 from qtgjax.io.summary import conservation_errors, family_summary, market_summary
 
@@ -55,4 +56,5 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    sys.argv[1:] = agent_file_overrides(sys.argv[1:])  # +agents@families.X=FILE.yaml
     _app()

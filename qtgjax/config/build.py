@@ -241,6 +241,7 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
     family = get_family(kind)
     account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
     strategy_cfg = named_choices(family, dict(cfg.get("params") or {}), f"{path}.params")
+    arrays = family.array_params(strategy_cfg, f"{path}.params")
     strategy = read_schema(strategy_cfg, family.config_schema, f"{path}.params")
     spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels)
     check_family_fits(family, spec, strategy, account, path)
@@ -253,7 +254,9 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         borrow_bps=jnp.float32(account["borrow_bps"]),
     )
     names = [f.name for f in fields(family.Params)]
-    strategy_params = family.Params(**{k: _scalar(strategy[k]) for k in names})
+    strategy_params = family.Params(
+        **{k: arrays[k] if k in arrays else _scalar(strategy[k]) for k in names}
+    )
     return spec, account_params, strategy_params
 
 

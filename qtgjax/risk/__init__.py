@@ -17,11 +17,19 @@ from qtgjax.risk.metrics import (
     sharpe,
     sortino,
 )
+from qtgjax.risk.overfitting import (
+    PBOResult,
+    deflated_sharpe,
+    expected_max_sharpe,
+    pbo_cscv,
+    probabilistic_sharpe,
+)
 from qtgjax.risk.periods import ANNUALIZATION_FACTORS, annualization_factor
 from qtgjax.risk.tail import cvar, var
 
 __all__ = [
     "ANNUALIZATION_FACTORS",
+    "PBOResult",
     "annual_return",
     "annual_volatility",
     "annualization_factor",
@@ -29,10 +37,14 @@ __all__ = [
     "cum_returns",
     "cumulative_return",
     "cvar",
+    "deflated_sharpe",
     "downside_risk",
     "drawdown",
+    "expected_max_sharpe",
     "log_wealth",
     "max_drawdown",
+    "pbo_cscv",
+    "probabilistic_sharpe",
     "sharpe",
     "sortino",
     "var",

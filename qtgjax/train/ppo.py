@@ -50,7 +50,28 @@ def make_train(
     metric_keys: tuple[str, ...] = (),
     progress: Callable[[np.ndarray], None] | None = None,
 ) -> Callable[[jax.Array], tuple[RunnerState, UpdateMetrics]]:
-    """Build ``train(key) -> (final RunnerState, UpdateMetrics stacked over updates)``.
+    """Build ``train(key) -> (final RunnerState, UpdateMetrics stacked over updates)``:
+    ``config.num_updates`` updates from a fresh runner (see :func:`make_train_parts`)."""
+    init_runner, update = make_train_parts(config, env, env_params, metric_keys, progress)
+
+    def train(key: jax.Array) -> tuple[RunnerState, UpdateMetrics]:
+        return jax.lax.scan(update, init_runner(key), None, config.num_updates)
+
+    return train
+
+
+def make_train_parts(
+    config: PPOConfig,
+    env,
+    env_params,
+    metric_keys: tuple[str, ...] = (),
+    progress: Callable[[np.ndarray], None] | None = None,
+):
+    """The two pieces of training: ``init_runner(key) -> RunnerState`` (fresh networks,
+    optimiser and envs) and ``update(runner, _) -> (runner, UpdateMetrics)`` (one rollout
+    and its epochs, a ``lax.scan`` body), so training can stop and resume between updates
+    (the RL league trains in rounds). The learning-rate schedule spans
+    ``config.num_updates`` updates counted by the optimiser state.
 
     Args:
         config: PPO hyper-parameters (static).
@@ -204,7 +225,7 @@ def make_train(
             jax.debug.callback(progress, mean_return)
         return runner._replace(train=train, key=key), metrics
 
-    def train(key: jax.Array) -> tuple[RunnerState, UpdateMetrics]:
+    def init_runner(key: jax.Array) -> RunnerState:
         key, k_net, k_reset = jax.random.split(key, 3)
         params = _init_params(k_net)
         opt_state = optimizer.init(params) if shared else jax.vmap(optimizer.init)(params)
@@ -220,9 +241,9 @@ def make_train(
             episode_return=jnp.zeros((N,), jnp.float32),
             key=key,
         )
-        return jax.lax.scan(_update_step, runner, None, config.num_updates)
+        return runner
 
-    return train
+    return init_runner, _update_step
 
 
 def _update_metrics(traj: Transition, losses: jax.Array) -> UpdateMetrics:
