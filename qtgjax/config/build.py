@@ -87,6 +87,20 @@ FUNDAMENTAL_SCHEMA = {
     "sector_news_rate": (0.0, 1.0),
 }
 RUN_SCHEMA = {"scenarios": (1, 10**7), "ticks": (1, 10**9), "seed": (0, 2**31 - 1)}
+# Top-level keys of a config: the run, the market's sections, and the output settings that
+# qtgjax-run reads (qtgjax.io.runs). Anything else (a typo, a stray +key=value) is refused.
+TOP_LEVEL_KEYS = (
+    *RUN_SCHEMA,
+    "market",
+    "fundamentals",
+    "families",
+    "costs",
+    "out",
+    "overwrite",
+    "chunk_size",
+    "chunk_memory",
+)
+COSTS_KEYS = ("maker_bps", "taker_bps", "borrow_bps")
 ACCOUNT_SCHEMA = {
     "n_agents": (1, 10**8),
     "cash": (-(2**31) + 1, INT32_MAX),
@@ -115,9 +129,10 @@ def number(cfg: Mapping, key: str, bounds: tuple, path: str):
 
 
 def check_keys(cfg: Mapping, allowed, path: str) -> None:
-    unknown = sorted(set(cfg) - set(allowed))
+    unknown = sorted(set(cfg) - set(allowed), key=str)
     if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}: unknown key; allowed keys: {sorted(allowed)}")
+        where = f"{path}.{unknown[0]}" if path else str(unknown[0])
+        raise ConfigError(f"{where}: unknown key; allowed keys: {sorted(allowed)}")
 
 
 def section(cfg: Mapping, key: str, path: str = "") -> Mapping:
@@ -314,6 +329,9 @@ def book_lots_bound(static: SimStatic, cfgs: Mapping) -> int:
 
 def build(cfg: Mapping) -> Built:
     """Validate ``cfg`` and build (SimStatic, SimParams, RunSpec). Raises ConfigError."""
+    check_keys(cfg, TOP_LEVEL_KEYS, "")
+    if isinstance(cfg.get("costs"), Mapping):
+        check_keys(cfg["costs"], COSTS_KEYS, "costs")
     run = {k: number(cfg, k, b, "") for k, b in RUN_SCHEMA.items()}
     market_values, market = build_market(cfg)
     fundamentals = build_fundamentals(cfg, market_values["sectors"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import polars as pl
 
 
-def market_summary(ticks: pl.DataFrame) -> pl.DataFrame:
-    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread."""
+def market_summary(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread
+    (a LazyFrame, e.g. ``pl.scan_parquet`` of a large ``ticks.parquet``, is streamed)."""
     per_scenario = (
-        ticks.sort("scenario", "symbol", "tick")
+        ticks.lazy()
+        .sort("scenario", "symbol", "tick")
         .with_columns(
             (pl.col("close").log().diff().over("scenario", "symbol")).alias("ret"),
             (pl.col("best_ask") - pl.col("best_bid")).alias("spread"),
@@ -34,6 +36,7 @@ def market_summary(ticks: pl.DataFrame) -> pl.DataFrame:
             pl.col("mean_spread").mean(),
         )
         .sort("symbol")
+        .collect(engine="streaming")
     )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from qtgjax import risk
+from qtgjax.io.price_limits import at_price_limit
 from qtgjax.market import money
 from qtgjax.sim.rollout import Rollout
 from qtgjax.sim.types import SimStatic
@@ -51,6 +52,7 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
             "bid_depth": col(rec.bid_depth).astype(np.int64),
             "ask_depth": col(rec.ask_depth).astype(np.int64),
             "fundamental": col(rec.fundamental).astype(np.float64) * tick_size,
+            "at_price_limit": at_price_limit(col(rec.close)),
         }
     )
     return df.sort("scenario", "symbol", "tick")

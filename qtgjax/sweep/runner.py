@@ -23,13 +23,15 @@ from qtgjax.sweep.cluster import (
 )
 from qtgjax.sweep.metrics import ID_COLUMNS, MARKET_METRICS, family_metric
 from qtgjax.sweep.plan import Plan, make_plan
-from qtgjax.sweep.spec import SweepSpec, load_sweep
+from qtgjax.sweep.spec import SweepError, SweepSpec, load_sweep
 from qtgjax.sweep.store import (
     MANIFEST,
+    StudyError,
     StudyLock,
+    check_chunks,
     check_manifest,
-    done_chunks,
     remove_temp_files,
+    verify_chunk,
 )
 
 
@@ -152,6 +154,7 @@ def run_sweep(
         ChunkFailed: chunks failed after their retries (the others are written).
     """
     started = time.perf_counter()
+    check_settings(chunk_size, chunk_memory, retries)
     if not isinstance(spec, SweepSpec):
         spec = load_sweep(spec)
     cluster = dict(cluster or {"kind": "local"})
@@ -164,7 +167,7 @@ def run_sweep(
             write_text(yaml.safe_dump(manifest(plan), sort_keys=False), out / MANIFEST)
             write_text(OmegaConf.to_yaml(OmegaConf.create(plan.base_config)), out / "config.yaml")
         remove_temp_files(out)
-        done = done_chunks(out, (c.index for c in plan.chunks))
+        done = check_chunks(out, ((c.index, c.scenarios) for c in plan.chunks), echo)
         todo = [c for c in plan.chunks if c.index not in done]
         echo(
             f"qtgjax-sweep {spec.name}: {len(plan.points)} points x {plan.n_replicates} seeds = "
@@ -174,9 +177,36 @@ def run_sweep(
         )
         if todo:
             _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache)
+        check_finished(plan, out)
     seconds = time.perf_counter() - started
     echo(f"qtgjax-sweep {spec.name}: finished in {seconds:.1f} s; results: {out}")
     return SweepOutcome(plan, out, len(done), len(todo), seconds)
+
+
+def check_settings(chunk_size, chunk_memory, retries) -> None:
+    """``chunk_size`` and ``chunk_memory`` positive integers or None, ``retries`` >= 0."""
+    for name, value, low in (
+        ("chunk_size", chunk_size, 1),
+        ("chunk_memory", chunk_memory, 1),
+        ("retries", retries, 0),
+    ):
+        if value is None and name != "retries":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SweepError(f"{name}: expected an integer >= {low}, got {value!r}")
+
+
+def check_finished(plan: Plan, out: Path) -> None:
+    """Every chunk's record exists and its files read back as written (sizes and footers),
+    or the study is not reported finished."""
+    problems = [(c.index, verify_chunk(out, c.index, full=False)) for c in plan.chunks]
+    problems = [(i, p) for i, p in problems if p is not None]
+    if problems:
+        index, problem = problems[0]
+        raise StudyError(
+            f"{out}: {len(problems)} chunk(s) are not whole after the run (chunk {index}: "
+            f"{problem}); run the same command again to redo them"
+        )
 
 
 def _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache) -> None:

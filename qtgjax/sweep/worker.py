@@ -17,7 +17,7 @@ from qtgjax.io.tables import all_tables
 from qtgjax.sim.rollout import rollout
 from qtgjax.sweep.metrics import scenario_metrics
 from qtgjax.sweep.plan import ChunkTask
-from qtgjax.sweep.store import TABLES, chunk_file
+from qtgjax.sweep.store import TABLES, chunk_file, write_record
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,14 @@ def chunk_tables(task: ChunkTask, out) -> dict[str, pl.DataFrame]:
 
 
 def run_chunk(task: ChunkTask) -> ChunkReport:
-    """Simulate one chunk and write its tables atomically, ``summary`` last."""
+    """Simulate one chunk, write its tables atomically, read them back and write its
+    completion record last (:func:`~qtgjax.sweep.store.write_record`)."""
     started = time.perf_counter()
     out = simulate_chunk(task)
     tables = chunk_tables(task, out)
     for name in TABLES:
         write_parquet(tables[name], chunk_file(task.out, name, task.index))
+    write_record(task.out, task.index, {name: tables[name].height for name in TABLES})
     n = len(task.columns["scenario"])
     return ChunkReport(
         index=task.index,
