@@ -8,12 +8,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from qtgjax.config.build import ConfigError
-from qtgjax.io.runfolder import FolderBusy, FolderError
-from qtgjax.sim.chunk import MemoryBudgetError
 
-# What a user's input or a folder can get wrong: refused with one line, exit status 2.
-USER_ERRORS = (ConfigError, MemoryBudgetError, FolderBusy, FolderError)
+def user_errors() -> tuple[type[Exception], ...]:
+    """What a user's input or a folder can get wrong: refused with one line, exit status 2
+    (imported here so that ``qtgjax-report`` does not import JAX)."""
+    from qtgjax.config.build import ConfigError
+    from qtgjax.io.runfolder import FolderBusy, FolderError
+    from qtgjax.sim.chunk import MemoryBudgetError
+
+    return (ConfigError, MemoryBudgetError, FolderBusy, FolderError)
 
 
 def os_error_line(err: OSError) -> str:

@@ -25,8 +25,11 @@ def cli(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-realism", action="store_true", help="skip the realism page")
     args = parser.parse_args(argv)
+    import polars as pl
+
     from qtgjax.analysis import ResultsError, write_report
     from qtgjax.analysis.realism import REAL_SOURCES
+    from qtgjax.cli.errors import os_error_line
 
     real = None if args.no_realism else [r for r in args.real.split(",") if r]
     unknown = sorted(set(real or ()) - set(REAL_SOURCES))
@@ -34,10 +37,19 @@ def cli(argv: Sequence[str] | None = None) -> int:
         parser.error(
             f"--real: unknown data set {', '.join(unknown)} (one of {', '.join(REAL_SOURCES)})"
         )
+    if args.paths < 1:
+        parser.error(f"--paths: expected a number of scenarios >= 1, got {args.paths}")
     try:
         index = write_report(args.folder, args.out, n_paths=args.paths, real=real)
     except ResultsError as err:
         print(f"qtgjax-report: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"qtgjax-report: {os_error_line(err)}", file=sys.stderr)
+        return 2
+    except pl.exceptions.PolarsError as err:  # a file whose data (not footer) is broken
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"qtgjax-report: cannot read the results in {args.folder}: {first}", file=sys.stderr)
         return 2
     print(f"qtgjax-report: {index}")
     return 0

@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from qtgjax.api import CONF_DIR, to_plain
-from qtgjax.cli.errors import USER_ERRORS, check_out_arg, os_error_line
+from qtgjax.cli.errors import check_out_arg, os_error_line, user_errors
 from qtgjax.config.build import ConfigError
 from qtgjax.io.price_limits import PriceLimitWarning
 from qtgjax.io.runs import run_to_folder
@@ -59,7 +59,7 @@ def run(cfg: DictConfig) -> Path:
 def _app(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except USER_ERRORS as err:
+    except user_errors() as err:
         bad = "bad config: " if isinstance(err, ConfigError) else ""
         print(f"{PROG}: {bad}{err}", file=sys.stderr)
         sys.exit(2)

@@ -25,6 +25,7 @@ from qtgjax.sweep.metrics import ID_COLUMNS, MARKET_METRICS, family_metric
 from qtgjax.sweep.plan import Plan, make_plan
 from qtgjax.sweep.spec import SweepError, SweepSpec, load_sweep
 from qtgjax.sweep.store import (
+    DONE,
     MANIFEST,
     StudyError,
     StudyLock,
@@ -164,6 +165,7 @@ def run_sweep(
     with StudyLock(out):
         resuming = check_manifest(out, plan.fingerprint, spec.name)
         if not resuming:
+            (out / DONE).mkdir(parents=True, exist_ok=True)  # readers check chunks against it
             write_text(yaml.safe_dump(manifest(plan), sort_keys=False), out / MANIFEST)
             write_text(OmegaConf.to_yaml(OmegaConf.create(plan.base_config)), out / "config.yaml")
         remove_temp_files(out)
