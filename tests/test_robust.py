@@ -275,6 +275,15 @@ def test_report_of_a_corrupt_parquet_names_the_file(tmp_path, small_result, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"qtgjax-report: {ticks}: not a readable Parquet file")
     assert "\n" not in err
+    # garbled in the middle (the footer still reads): found when the data is decoded
+    garbled = tmp_path / "garbled"
+    small_result.write(garbled)
+    data = bytearray((garbled / "ticks.parquet").read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 200] = bytes(200)
+    (garbled / "ticks.parquet").write_bytes(bytes(data))
+    assert report_cli([str(garbled), "--no-realism"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"qtgjax-report: {garbled / 'ticks.parquet'}: not a readable Parquet")
     nowhere = tmp_path / "nowhere"
     assert report_cli([str(nowhere), "--no-realism"]) == 2
     assert capsys.readouterr().err.strip() == f"qtgjax-report: {nowhere}: no such folder"

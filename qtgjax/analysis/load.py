@@ -146,3 +146,14 @@ def check_parquet_files(paths) -> None:
         except Exception as err:  # pyarrow's ArrowInvalid, OSError, ...
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ResultsError(f"{path}: not a readable Parquet file ({first})") from None
+
+
+def unreadable_file(root: str | Path) -> tuple[Path, str] | None:
+    """The first Parquet file under ``root`` that does not read whole, and why (None when
+    all do): for naming the file after a read of many failed."""
+    for path in sorted(Path(root).rglob("*.parquet")):
+        try:
+            pl.read_parquet(path)
+        except Exception as err:  # any decoding failure
+            return path, (str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return None

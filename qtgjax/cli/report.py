@@ -28,6 +28,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     import polars as pl
 
     from qtgjax.analysis import ResultsError, write_report
+    from qtgjax.analysis.load import unreadable_file
     from qtgjax.analysis.realism import REAL_SOURCES
     from qtgjax.cli.errors import os_error_line
 
@@ -48,8 +49,13 @@ def cli(argv: Sequence[str] | None = None) -> int:
         print(f"qtgjax-report: {os_error_line(err)}", file=sys.stderr)
         return 2
     except pl.exceptions.PolarsError as err:  # a file whose data (not footer) is broken
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"qtgjax-report: cannot read the results in {args.folder}: {first}", file=sys.stderr)
+        bad = unreadable_file(args.folder)
+        if bad is not None:
+            message = f"{bad[0]}: not a readable Parquet file ({bad[1]})"
+        else:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            message = f"cannot read the results in {args.folder}: {first}"
+        print(f"qtgjax-report: {message}", file=sys.stderr)
         return 2
     print(f"qtgjax-report: {index}")
     return 0
