@@ -28,15 +28,15 @@ from polars.testing import assert_frame_equal
 
 import qtgjax
 from conftest import SMALL
-from qtgjax.api import resolve_config
 from qtgjax.config.build import ConfigError, build
 from qtgjax.io.atomic import write_parquet, write_text
-from qtgjax.io.price_limits import HIGH, LOW, PriceLimitWarning, at_price_limit, limit_counts
-from qtgjax.io.runfolder import FolderBusy, FolderError, FolderLock
-from qtgjax.io.runs import run_to_folder
-from qtgjax.sim.chunk import MemoryBudgetError, plan_chunks, scenario_bytes
+from qtgjax.sim.chunk import plan_chunks
+
+# What these tests import from modules that issue #20 added is imported inside each test,
+# so that on the code before it each test fails on its own assertion, not at collection.
 
 ROOT = Path(__file__).resolve().parents[1]
+LOW, HIGH = 1, 2**15 - 2  # the exact-money price limits (qtgjax.io.price_limits)
 RUN = str(Path(sys.executable).parent / "qtgjax-run")
 ENV = os.environ | {"JAX_PLATFORMS": "cpu"}
 TABLES = ("ticks", "agents", "positions")
@@ -65,29 +65,39 @@ def test_run_refuses_to_overwrite_files_no_run_wrote(tmp_path, small_config, sma
     out = tmp_path / "mine"
     out.mkdir()
     (out / "config.yaml").write_text("my own notes\n")
-    with pytest.raises(FolderError, match=r"mine/config.yaml: exists and was not written"):
-        run_to_folder(small_config, out)
+    with pytest.raises(ValueError, match=r"mine/config.yaml: exists and was not written"):
+        small_result.write(out)
     assert (out / "config.yaml").read_text() == "my own notes\n"
     assert not (out / "ticks.parquet").exists()
+    from qtgjax.io.runfolder import FolderError
+    from qtgjax.io.runs import run_to_folder
+
+    with pytest.raises(FolderError, match=r"mine/config.yaml: exists and was not written"):
+        run_to_folder(small_config, out)
     # overwrite=true replaces it; the files equal the in-memory run's tables
     run_to_folder({**small_config, "overwrite": True}, out)
     for name, df in small_result.tables().items():
         assert_frame_equal(pl.read_parquet(out / f"{name}.parquet"), df, check_exact=True)
     # a second run into the folder replaces what the first wrote ...
     run_to_folder(small_config, out)
+    small_result.write(out)
     # ... but not a table that someone changed since
     pl.read_parquet(out / "agents.parquet").head(1).write_parquet(out / "agents.parquet")
     with pytest.raises(FolderError, match="agents.parquet: exists and was not written"):
         run_to_folder(small_config, out)
 
 
-def test_second_writer_into_a_locked_folder_fails_at_once(tmp_path, small_config):
+def test_second_writer_into_a_locked_folder_fails_at_once(tmp_path, small_result):
+    """A sweep holds the folder's lock (the lock is shared by qtgjax-run, -sweep, -train):
+    a run into it fails at once, in this process and from the command line."""
+    from qtgjax.sweep.store import StudyLock
+
     out = tmp_path / "busy"
-    with FolderLock(out, "qtgjax-run"):
-        with pytest.raises(FolderBusy, match=r"busy: qtgjax-run \(pid \d+ on .*\) is writing"):
-            run_to_folder(small_config, out)
+    with StudyLock(out):
+        with pytest.raises(RuntimeError, match=r"busy: qtgjax-sweep \(pid \d+ on .*\) is writing"):
+            small_result.write(out)
         proc = run_cli(*SMALL, f"out={out}", cwd=tmp_path)
-    one_line_error(proc, f"{out}: qtgjax-run (pid {os.getpid()}", "is writing there")
+    one_line_error(proc, f"{out}: qtgjax-sweep (pid {os.getpid()}", "is writing there")
     assert not (out / "ticks.parquet").exists()
 
 
@@ -104,6 +114,12 @@ def test_cli_refuses_a_users_file_and_an_unwritable_out_in_one_line(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     one_line_error(run_cli(*SMALL, f"out={blocker}/sub", cwd=tmp_path), f"{blocker}/sub")
+    # a section replaced by a number breaks the interpolations that read it: named, no trace
+    one_line_error(
+        run_cli(*SMALL, "costs=5", f"out={tmp_path / 'c'}", cwd=tmp_path),
+        "bad config: families.",
+        "costs",
+    )
 
 
 # ---------------------------------------------------------------- 4. memory
@@ -111,26 +127,30 @@ def test_cli_refuses_a_users_file_and_an_unwritable_out_in_one_line(tmp_path):
 
 def test_run_that_cannot_fit_is_refused_before_compiling(small_config):
     built = build(small_config)
-    model = scenario_bytes(built.static, built.params, 60)
-    with pytest.raises(MemoryBudgetError, match=r"^ticks: one scenario of 60 ticks needs ~"):
-        plan_chunks(built.static, built.params, 60, 3, budget_bytes=model.peak() - 1)
-    plan = plan_chunks(built.static, built.params, 60, 3, budget_bytes=2 * model.peak())
-    assert plan.chunk == 2
+    per = plan_chunks(built.static, built.params, 60, 3, budget_bytes=2**40).bytes_per_scenario
+    with pytest.raises(ValueError, match=r"^ticks: one scenario of 60 ticks needs ~"):
+        plan_chunks(built.static, built.params, 60, 3, budget_bytes=per - 1)
+    assert plan_chunks(built.static, built.params, 60, 3, budget_bytes=2 * per).chunk == 2
     # a billion ticks: refused with the estimate, in seconds (eval_shape only, no compile)
-    with pytest.raises(MemoryBudgetError, match=r"1,000,000,000 ticks needs ~[\d,.]+ GiB"):
+    with pytest.raises(ValueError, match=r"1,000,000,000 ticks needs ~[\d,.]+ GiB"):
         qtgjax.simulate(small_config, overrides=["ticks=1000000000"])
 
 
 def test_sweep_and_run_plan_with_one_memory_model(small_config):
-    from qtgjax.sweep.plan import group_bytes
-    from qtgjax.sweep.spec import parse_sweep
+    from qtgjax.sweep import make_plan, parse_sweep
 
     built = build(small_config)
+    overrides = [o for o in SMALL if not o.startswith("scenarios=")]
+    spec = parse_sweep({"overrides": overrides}, "s.yaml", "s")
+    per = plan_chunks(built.static, built.params, 60, 3, budget_bytes=2**40).bytes_per_scenario
+    assert make_plan(spec).groups[0].scenario_bytes == per
+    from qtgjax.sim.chunk import scenario_bytes
+    from qtgjax.sweep.plan import group_bytes
+
     model = scenario_bytes(built.static, built.params, built.run.ticks)
-    spec = parse_sweep({"overrides": SMALL}, "s.yaml", "s")
-    assert group_bytes(spec, built, 2**40) == model.peak("cpu", tables=True)
-    assert model.peak("cpu") == model.device + model.tables > model.peak("gpu") == model.device
-    with pytest.raises(Exception, match=r"s.yaml: chunk_memory: one scenario of 60 ticks"):
+    assert per == model.peak("cpu", tables=True) == model.device + model.tables
+    assert model.peak("gpu") == model.device
+    with pytest.raises(ValueError, match=r"s.yaml: chunk_memory: one scenario of 60 ticks"):
         group_bytes(spec, built, model.peak() - 1)
 
 
@@ -149,7 +169,7 @@ def test_chunked_run_streams_each_chunk_to_disk(tmp_path, small_config, small_re
         return tables_of(static, out, tick_size, first_scenario)
 
     monkeypatch.setattr(runs, "all_tables", spy)
-    result = run_to_folder({**small_config, "scenarios": 6, "chunk_size": 3}, tmp_path / "out")
+    result = runs.run_to_folder({**small_config, "scenarios": 6, "chunk_size": 3}, tmp_path / "out")
     assert result.plan.n_chunks == 2
     assert seen == [(0, 3, []), (3, 3, ["part-000000.parquet"])]
     assert not (tmp_path / "out" / ".parts").exists()
@@ -162,10 +182,13 @@ def test_chunked_run_streams_each_chunk_to_disk(tmp_path, small_config, small_re
 
 
 def test_simulate_refuses_what_cannot_fit_in_host_memory(small_config, monkeypatch):
-    import qtgjax.sim.chunk as chunk
+    import psutil
 
-    monkeypatch.setattr(chunk, "free_host_bytes", lambda: 10_000)
-    with pytest.raises(MemoryBudgetError, match="^scenarios: 3 scenarios' records and tables"):
+    class Tiny:
+        available = 10_000
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny)
+    with pytest.raises(ValueError, match="^scenarios: 3 scenarios' records and tables"):
         qtgjax.simulate({**small_config, "chunk_memory": "1GiB"})
 
 
@@ -173,6 +196,8 @@ def test_simulate_refuses_what_cannot_fit_in_host_memory(small_config, monkeypat
 
 
 def test_price_limit_rule_counts_both_edges():
+    from qtgjax.io.price_limits import at_price_limit, limit_counts
+
     close = np.array([[[LOW, 500], [2, HIGH], [LOW, HIGH + 1]]])  # (B=1, T=3, S=2)
     assert at_price_limit(close).tolist() == [[[True, False], [False, True], [True, True]]]
     low, high = limit_counts(close)
@@ -194,7 +219,7 @@ def test_prices_stuck_at_the_limits_are_counted_and_warned(small_config, tmp_pat
         ),
     )
     cfg = OmegaConf.to_container(cfg)
-    with pytest.warns(PriceLimitWarning, match="prices stuck at the exact-money limits") as rec:
+    with pytest.warns(UserWarning, match="prices stuck at the exact-money limits") as rec:
         result = qtgjax.simulate(cfg)
     message = str(rec[0].message)
     assert f"symbol 0 at the top ({HIGH} ticks)" in message
@@ -210,7 +235,7 @@ def test_prices_stuck_at_the_limits_are_counted_and_warned(small_config, tmp_pat
     ).all()
     # the small market's normal run has none, and says nothing
     with warnings.catch_warnings():
-        warnings.simplefilter("error", PriceLimitWarning)
+        warnings.simplefilter("error", UserWarning)
         assert not qtgjax.simulate(small_config).tables()["ticks"]["at_price_limit"].any()
 
 
@@ -245,12 +270,14 @@ def test_clear_batch_auction_refuses_inputs_it_cannot_clear_exactly(change, mess
 
 
 def test_auction_input_checks_keep_valid_and_traced_calls_working():
-    r = qtgjax.clear_batch_auction(**BOOK, n_levels=8)
-    assert (int(r.level), int(r.volume), r.filled.tolist()) == (4, 12, [10, 2, 8, 4])
-    # off-grid orders stay allowed (they take no part), as the docstring says
-    r = qtgjax.clear_batch_auction([5, 4, 3, 40], [10, 5, 8, 2**30], BOOK["is_buy"], n_levels=8)
-    assert r.filled.tolist()[3] == 0
-    # traced (jit/vmap) calls: values are not checked, shapes and n_levels are
+    """Valid books pass the checks (off-grid orders stay allowed: they take no part), and
+    traced calls check shapes and n_levels only. (eval_shape: the checks run, nothing
+    compiles; the numbers are tests/test_auction.py's.)"""
+    off_grid = {**BOOK, "level": [5, 4, 3, 40], "qty": [10, 5, 8, 2**30]}
+    for book in (BOOK, off_grid):
+        out = jax.eval_shape(lambda b=book: qtgjax.clear_batch_auction(**b, n_levels=8))
+        assert out.filled.shape == (4,)
+
     def f(lv, q, b):
         return qtgjax.clear_batch_auction(lv, q, b, n_levels=8)
 
@@ -287,12 +314,14 @@ def test_report_of_a_corrupt_parquet_names_the_file(tmp_path, small_result, caps
     nowhere = tmp_path / "nowhere"
     assert report_cli([str(nowhere), "--no-realism"]) == 2
     assert capsys.readouterr().err.strip() == f"qtgjax-report: {nowhere}: no such folder"
+    assert report_cli([str(ticks), "--no-realism"]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"qtgjax-report: {ticks}: not a folder")
 
 
 def test_report_refuses_a_run_killed_while_writing(tmp_path, small_result, capsys):
     from qtgjax.cli.report import cli as report_cli
-    from qtgjax.io.runfolder import MARKER
 
+    MARKER = ".qtgjax-run.json"  # qtgjax.io.runfolder.MARKER
     run = tmp_path / "run"
     small_result.write(run)
     marker = (run / MARKER).read_text().replace('"complete": true', '"complete": false')
@@ -325,36 +354,70 @@ def test_report_to_an_unwritable_folder_is_one_line(tmp_path, small_result, caps
         ("chunk_size=-3", r"^chunk_size: -3 is out of range 1\.\."),
         ("chunk_memory=lots", r"^chunk_memory: 'lots' is not a memory size"),
         ("overwrite=maybe", r"^overwrite: expected true or false"),
+        ("families.noise.params=5", r"^families.noise.params: expected a mapping"),
     ],
 )
 def test_unknown_keys_and_bad_run_settings_are_refused(override, message):
-    from qtgjax.io.runs import run_options
-
     cfg = qtgjax.load_config([*SMALL, override])
     with pytest.raises(ConfigError, match=message):
         build(cfg)
+        from qtgjax.io.runs import run_options
+
         run_options(cfg)
 
 
 def test_simulate_takes_one_override_string_and_refuses_other_types(small_config):
-    assert resolve_config(small_config, "ticks=61")["ticks"] == 61
-    assert resolve_config(None, "scenarios=1")["scenarios"] == 1
     with pytest.raises(TypeError, match="config: expected a mapping"):
         qtgjax.simulate("scenarios=1")
     with pytest.raises(TypeError, match="overrides: expected key=value strings"):
         qtgjax.simulate(small_config, overrides=["scenarios"])
+    from qtgjax.api import resolve_config
+
+    assert resolve_config(small_config, "ticks=61")["ticks"] == 61
+    assert resolve_config(None, "scenarios=1")["scenarios"] == 1
 
 
 def test_partial_config_is_merged_onto_the_defaults(small_config, small_result):
     partial = OmegaConf.to_container(OmegaConf.from_dotlist(SMALL))
     assert "families" in partial and "fundamentals" in partial and "seed" not in partial
+    result = qtgjax.simulate(partial)
+    for name, df in small_result.tables().items():
+        assert_frame_equal(result.tables()[name], df, check_exact=True)
+    from qtgjax.api import resolve_config
+
     assert resolve_config(partial) == small_config
     # costs given alone still reach every family (the defaults are merged unresolved)
     fees = resolve_config({"costs": {"taker_bps": 1.5}})
     assert fees["families"]["noise"]["taker_bps"] == 1.5
-    result = qtgjax.simulate(partial)
-    for name, df in small_result.tables().items():
-        assert_frame_equal(result.tables()[name], df, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("repeats=0", "repeats: expected an integer >= 1"),
+        ("chunk=0", "chunk: expected an integer >= 1"),
+        ("memory_fraction=0", r"memory_fraction: expected a share in \(0, 1\]"),
+        ("memory_fraction=2", r"memory_fraction: expected a share in \(0, 1\]"),
+        ("memory_mb=-5", "memory_mb: expected a positive number of MiB"),
+    ],
+)
+def test_bench_settings_out_of_range_are_refused(setting, message):
+    from qtgjax.cli.bench import BENCH_CONF, check_settings
+
+    cfg = OmegaConf.merge(
+        OmegaConf.load(BENCH_CONF / "config.yaml"), OmegaConf.from_dotlist([setting])
+    )
+    with pytest.raises(ConfigError, match=message):
+        check_settings(cfg)
+
+
+def test_cluster_sizes_below_one_are_refused():
+    from qtgjax.sweep.cluster import ClusterError, check_cluster
+
+    check_cluster({"kind": "local", "n_workers": None, "processes": False})
+    for key in ("n_workers", "threads_per_worker"):
+        with pytest.raises(ClusterError, match=f"cluster.{key}: expected an integer >= 1"):
+            check_cluster({"kind": "local", key: 0})
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])

@@ -92,6 +92,8 @@ def clean_study(tmp_path_factory):
         ({"seeds": 0}, "seeds: 0 is out of range"),
         ({"chunk_size": -1}, "chunk_size: expected a positive integer"),
         ({"chunk_memory": "lots"}, "chunk_memory: 'lots' is not a memory size"),
+        ({"overrides": ["scenarios=5"]}, "overrides[0]: scenarios cannot be set here"),
+        ({"overrides": ["chunk_size=5"]}, "overrides[0]: chunk_size cannot be set here"),
     ],
 )
 def test_bad_sweep_file_names_the_key(body, where):
@@ -388,6 +390,17 @@ def test_sweep_refuses_a_folder_holding_the_users_config(tmp_path):
     with pytest.raises(StudyError, match="config.yaml: exists and is not a study's"):
         run_sweep(path, out, cluster=INPROCESS, progress=False, echo=print)
     assert (out / "config.yaml").read_text() == "my notes\n"
+
+
+def test_sweep_into_a_file_is_one_line(tmp_path, capsys):
+    from qtgjax.cli.sweep import cli
+
+    path = write_sweep(tmp_path, STUDY)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert cli([f"sweep={path}", f"out={blocker}", "cluster=inprocess", "progress=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"qtgjax-sweep: {blocker}: exists and is not a folder"
 
 
 @pytest.mark.parametrize(

@@ -107,8 +107,10 @@ def open_study(root: str | Path) -> Study:
             name=root.name,
             families=tuple(families.collect()["family"]),
         )
-    if not root.is_dir():
+    if not root.exists():
         raise ResultsError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ResultsError(f"{root}: not a folder (give the results folder)")
     raise ResultsError(f"{root}: neither a sweep folder (study.yaml) nor a run (ticks.parquet)")
 
 

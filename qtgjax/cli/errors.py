@@ -28,6 +28,13 @@ def os_error_line(err: OSError) -> str:
     return f"{path}: {reason}" if path else reason
 
 
+def config_error_line(err: Exception) -> str:
+    """The first line of an OmegaConf error, with the key it names (``full_key``)."""
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    key = getattr(err, "full_key", None)
+    return f"{key}: {first}" if key else first
+
+
 def fail(prog: str, message: str, status: int = 2) -> None:
     """Print ``PROG: MESSAGE`` on stderr and exit."""
     print(f"{prog}: {message}", file=sys.stderr)

@@ -10,9 +10,10 @@ import hydra
 import polars as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from qtgjax.api import CONF_DIR, to_plain
-from qtgjax.cli.errors import check_out_arg, os_error_line, user_errors
+from qtgjax.cli.errors import check_out_arg, config_error_line, os_error_line, user_errors
 from qtgjax.config.build import ConfigError
 from qtgjax.io.price_limits import PriceLimitWarning
 from qtgjax.io.runs import run_to_folder
@@ -65,6 +66,9 @@ def _app(cfg: DictConfig) -> None:
         sys.exit(2)
     except OSError as err:
         print(f"{PROG}: {os_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except OmegaConfBaseException as err:  # e.g. an interpolation whose target was replaced
+        print(f"{PROG}: bad config: {config_error_line(err)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -254,7 +254,10 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
     account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
-    strategy_cfg = named_choices(family, dict(cfg.get("params") or {}), f"{path}.params")
+    params = cfg.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{path}.params: expected a mapping of the family's parameters")
+    strategy_cfg = named_choices(family, dict(params), f"{path}.params")
     strategy = read_schema(strategy_cfg, family.config_schema, f"{path}.params")
     spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels)
     check_family_fits(family, spec, strategy, account, path)

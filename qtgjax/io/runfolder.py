@@ -13,6 +13,7 @@ theirs.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -47,6 +48,8 @@ class FolderLock:
         self.fd: int | None = None
 
     def __enter__(self) -> FolderLock:
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(self.root))
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:

@@ -55,6 +55,9 @@ FORBIDDEN_KEYS = {
     "scenarios": "the number of scenarios per point is `seeds`",
     "out": "the study folder is the out= of qtgjax-sweep",
     "hydra": "Hydra's own settings are not swept",
+    "chunk_size": "give the sweep file's own chunk_size",
+    "chunk_memory": "give the sweep file's own chunk_memory",
+    "overwrite": "a study folder is resumed, never overwritten",
 }
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -316,6 +319,11 @@ def parse_sweep(raw, source: str, name: str) -> SweepSpec:
     overrides = raw.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         _fail(source, "overrides", "expected a list of Hydra overrides such as 'ticks=500'")
+    for i, override in enumerate(overrides):
+        key = override.split("=", 1)[0].lstrip("+~").split("@")[-1]
+        top = key.split(".")[0]
+        if top in FORBIDDEN_KEYS:
+            _fail(source, f"overrides[{i}]", f"{key} cannot be set here: {FORBIDDEN_KEYS[top]}")
     grid_cfg = raw.get("grid") or {}
     if not isinstance(grid_cfg, Mapping):
         _fail(source, "grid", "expected a mapping of config key -> list of values")
