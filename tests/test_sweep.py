@@ -382,6 +382,28 @@ def test_a_chunk_without_its_record_is_never_reported_done(tmp_path, monkeypatch
         open_study(tmp_path / "out")
 
 
+def test_prices_at_the_exact_money_limits_are_warned_about(tmp_path):
+    limits = [
+        "market.initial_price=[32700,17]",
+        "fundamentals.news_rate=0.5",
+        "fundamentals.news_size=1.0",
+        "fundamentals.growth=0.019",
+    ]
+    body = {**STUDY, "overrides": [*BASE, *limits], "grid": {SPREAD: [1.0]}, "seeds": 4}
+    lines = []
+    run_sweep(
+        write_sweep(tmp_path, body),
+        tmp_path / "out",
+        cluster=INPROCESS,
+        progress=False,
+        echo=lines.append,
+    )
+    ticks = pl.scan_parquet(tmp_path / "out" / "ticks", hive_partitioning=True)
+    stuck = ticks.select(pl.col("at_price_limit").sum()).collect().item()
+    assert stuck > 0
+    assert f"warning: in {stuck:,} (scenario, symbol, tick) rows the price sat" in lines[-1]
+
+
 def test_sweep_refuses_a_folder_holding_the_users_config(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()

@@ -177,11 +177,18 @@ def run_sweep(
             f"{len(plan.chunks)} chunks; {len(done)} done, {len(todo)} to run on "
             f"{describe(cluster) if todo else 'nothing'}"
         )
+        at_limit = 0
         if todo:
-            _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache)
+            at_limit = _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache)
         check_finished(plan, out)
     seconds = time.perf_counter() - started
     echo(f"qtgjax-sweep {spec.name}: finished in {seconds:.1f} s; results: {out}")
+    if at_limit:
+        echo(
+            f"qtgjax-sweep {spec.name}: warning: in {at_limit:,} (scenario, symbol, tick) rows the "
+            "price sat at an exact-money limit (column at_price_limit of the ticks table; "
+            "README 'Choosing a tick size')"
+        )
     return SweepOutcome(plan, out, len(done), len(todo), seconds)
 
 
@@ -211,17 +218,19 @@ def check_finished(plan: Plan, out: Path) -> None:
         )
 
 
-def _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache) -> None:
+def _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache) -> int:
+    """Run the chunks; returns the ticks rows at an exact-money price limit they wrote."""
     if compilation_cache and not jax.config.jax_compilation_cache_dir:
         # chunks run in this process for cluster=inprocess and worker threads
         jax.config.update("jax_compilation_cache_dir", str(Path(compilation_cache).resolve()))
     tasks = [plan.task(c, out) for c in todo]
     bar = progress_bar(len(tasks), plan.spec.name, progress)
-    scenario_ticks, t0 = 0, time.perf_counter()
+    scenario_ticks, at_limit, t0 = 0, 0, time.perf_counter()
 
     def advance(report) -> None:
-        nonlocal scenario_ticks
+        nonlocal scenario_ticks, at_limit
         scenario_ticks += report.scenario_ticks
+        at_limit += report.at_price_limit
         rate = scenario_ticks / max(time.perf_counter() - t0, 1e-9)
         bar.set_postfix_str(f"{rate:,.0f} scenario-ticks/s", refresh=False)
         bar.update(1)
@@ -237,3 +246,4 @@ def _run_chunks(plan, todo, out, cluster, retries, progress, compilation_cache) 
                     advance(report)
     finally:
         bar.close()
+    return at_limit

@@ -30,6 +30,8 @@ class ChunkReport:
         rows: rows written per table.
         seconds: wall time of the chunk (compile included on a worker's first call).
         scenario_ticks: scenarios x ticks simulated (padding excluded).
+        at_price_limit: rows of the chunk's ticks table whose close sat at an exact-money
+            price limit (``qtgjax.io.price_limits``).
     """
 
     index: int
@@ -37,6 +39,7 @@ class ChunkReport:
     rows: dict
     seconds: float
     scenario_ticks: int
+    at_price_limit: int = 0
 
 
 @jax.jit
@@ -92,4 +95,5 @@ def run_chunk(task: ChunkTask) -> ChunkReport:
         rows={k: v.height for k, v in tables.items()},
         seconds=time.perf_counter() - started,
         scenario_ticks=n * task.ticks,
+        at_price_limit=int(tables["ticks"]["at_price_limit"].sum()),
     )
