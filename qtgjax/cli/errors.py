@@ -57,8 +57,9 @@ def check_out_arg(prog: str, argv: Sequence[str]) -> None:
     """Refuse, before Hydra creates it, an ``out=`` folder that cannot be created or
     written (Hydra would end in a traceback): one line naming the path, exit 2."""
     value = out_value(argv)
-    if value is None or ("--multirun" in argv or "-m" in argv) and "," in value:
-        return
+    multirun = "--multirun" in argv or "-m" in argv
+    if value is None or "${" in value or (multirun and "," in value):
+        return  # interpolations and sweeps over out are Hydra's to resolve
     path = Path(value)
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from qtgjax.io.atomic import write_text
+from qtgjax.io.atomic import TMP_PREFIX, write_text
 
 LOCK = ".lock"
 MARKER = ".qtgjax-run.json"
@@ -160,6 +160,9 @@ class RunFolder:
         self.ours = {n for n, r in old["files"].items() if unchanged(self.root / n, r)}
         for name in self.files:
             self._check_file(name)
+        for tmp in self.root.glob(f"{TMP_PREFIX}*"):  # left by a killed writer of this folder
+            if any(tmp.name.startswith(f"{TMP_PREFIX}{n}-") for n in (*self.files, MARKER)):
+                tmp.unlink(missing_ok=True)
         self.marker["files"] = {n: old["files"][n] for n in self.ours}
         self.marker["complete"] = bool(old.get("complete")) and bool(self.ours)
 
