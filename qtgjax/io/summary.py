@@ -8,20 +8,16 @@ import polars as pl
 def market_summary(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per symbol, over scenarios: start/end price, return, volatility, volume, spread
     (a LazyFrame, e.g. ``pl.scan_parquet`` of a large ``ticks.parquet``, is streamed)."""
+    by_tick = pl.col("tick")
     per_scenario = (
         ticks.lazy()
-        .sort("scenario", "symbol", "tick")
-        .with_columns(
-            (pl.col("close").log().diff().over("scenario", "symbol")).alias("ret"),
-            (pl.col("best_ask") - pl.col("best_bid")).alias("spread"),
-        )
         .group_by("scenario", "symbol")
-        .agg(
-            pl.col("open").first().alias("start"),
-            pl.col("close").last().alias("end"),
-            pl.col("ret").std().alias("tick_vol"),
+        .agg(  # ordered by tick within each (scenario, symbol): no sort of the whole table
+            pl.col("open").sort_by(by_tick).first().alias("start"),
+            pl.col("close").sort_by(by_tick).last().alias("end"),
+            pl.col("close").sort_by(by_tick).log().diff().std().alias("tick_vol"),
             pl.col("volume").mean().alias("volume_per_tick"),
-            pl.col("spread").mean().alias("mean_spread"),
+            (pl.col("best_ask") - pl.col("best_bid")).mean().alias("mean_spread"),
         )
     )
     return (

@@ -133,22 +133,29 @@ def check_chunks(
     chunks: Iterable[tuple[int, Sequence[int]]],
     echo: Callable[[str], None] = print,
     full: bool = True,
+    shown: int = 10,
 ) -> set[int]:
     """The chunks among ``(index, scenario ids)`` that are done; every other chunk's record
-    is removed and, when it had files, ``echo`` says why it runs again."""
-    done = set()
+    is removed and, when it had a record or files, ``echo`` says why it runs again (the
+    first ``shown`` of them, then how many more)."""
+    done, broken = set(), []
     for index, scenarios in chunks:
         problem = verify_chunk(root, index, full)
         if problem is None:
             done.add(index)
             continue
+        had_record = read_record(root, index) is not None
         has_files = any(chunk_file(root, t, index).exists() for t in TABLES)
-        if read_record(root, index) is None and has_files and adopt_chunk(root, index, scenarios):
+        if not had_record and has_files and adopt_chunk(root, index, scenarios):
             done.add(index)
             continue
         record_file(root, index).unlink(missing_ok=True)
-        if has_files:
-            echo(f"qtgjax-sweep: chunk {index} is not whole ({problem}); running it again")
+        if had_record or has_files:
+            broken.append(f"qtgjax-sweep: chunk {index} is not whole ({problem}); running it again")
+    for line in broken[:shown]:
+        echo(line)
+    if len(broken) > shown:
+        echo(f"qtgjax-sweep: ... and {len(broken) - shown} more chunks that are not whole")
     return done
 
 
