@@ -46,7 +46,7 @@ def run(cfg: DictConfig) -> Path:
         float_precision=3,
         tbl_hide_dataframe_shape=True,
     ):
-        print(market_summary(pl.scan_parquet(folder / "ticks.parquet")))
+        print(market_summary(stats=result.market_stats))
         print(family_summary(tables["agents"], spec.tick_size))
     cash_err, share_err = conservation_errors(tables)
     print(f"conservation: cash error {cash_err}, share error {share_err} (both must be 0)")

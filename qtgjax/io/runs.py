@@ -27,6 +27,7 @@ from qtgjax.config.units import parse_memory
 from qtgjax.io.atomic import write_parquet, write_text
 from qtgjax.io.price_limits import PriceLimitWarning, limit_counts, limit_message
 from qtgjax.io.runfolder import RunFolder
+from qtgjax.io.summary import scenario_market_stats
 from qtgjax.io.tables import all_tables
 from qtgjax.sim.chunk import ChunkPlan, iter_chunks, plan_chunks
 
@@ -95,6 +96,8 @@ class RunOutput:
         plan: how the scenarios were chunked.
         seconds: wall time of planning, simulating and writing (compile included).
         price_limits: the warning about prices stuck at the exact-money limits, or None.
+        market_stats: per (scenario, symbol) market statistics gathered chunk by chunk
+            (:func:`~qtgjax.io.summary.scenario_market_stats`).
     """
 
     folder: Path
@@ -102,6 +105,7 @@ class RunOutput:
     plan: ChunkPlan
     seconds: float
     price_limits: str | None
+    market_stats: pl.DataFrame
 
 
 def run_to_folder(cfg: Mapping, folder) -> RunOutput:
@@ -135,11 +139,13 @@ def run_to_folder(cfg: Mapping, folder) -> RunOutput:
         parts = folder / PARTS
         shutil.rmtree(parts, ignore_errors=True)  # a killed run's leftovers
         names: list[str] = []
+        stats = []
         for index, (first, rollout) in enumerate(
             iter_chunks(static, params, keys, run.ticks, plan)
         ):
             tables = all_tables(static, rollout, run.tick_size, first)
             names = list(tables)
+            stats.append(scenario_market_stats(tables["ticks"]))
             counts = limit_counts(rollout.records.close)
             low, high = low + counts[0], high + counts[1]
             del rollout
@@ -161,7 +167,8 @@ def run_to_folder(cfg: Mapping, folder) -> RunOutput:
     message = limit_message(low, high, run.scenarios * run.ticks)
     if message:
         warnings.warn(message, PriceLimitWarning, stacklevel=2)
-    return RunOutput(folder, built, plan, time.perf_counter() - started, message)
+    seconds = time.perf_counter() - started
+    return RunOutput(folder, built, plan, seconds, message, pl.concat(stats))
 
 
 def join_parts(folder: Path, table: str, families: list[str]) -> pl.LazyFrame:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 
 
-def market_summary(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread
-    (a LazyFrame, e.g. ``pl.scan_parquet`` of a large ``ticks.parquet``, is streamed)."""
+def scenario_market_stats(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per (scenario, symbol): start and end price, one-tick volatility of the close, volume
+    and spread per tick (what :func:`market_summary` averages; a chunk's ticks at a time)."""
     by_tick = pl.col("tick")
-    per_scenario = (
+    return (
         ticks.lazy()
         .group_by("scenario", "symbol")
         .agg(  # ordered by tick within each (scenario, symbol): no sort of the whole table
@@ -19,9 +19,18 @@ def market_summary(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
             pl.col("volume").mean().alias("volume_per_tick"),
             (pl.col("best_ask") - pl.col("best_bid")).mean().alias("mean_spread"),
         )
+        .collect()
     )
+
+
+def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None) -> pl.DataFrame:
+    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread; from
+    the ticks table, or from :func:`scenario_market_stats` of its parts (``stats``, so that
+    a run written chunk by chunk never reads its whole ticks table back)."""
+    per_scenario = scenario_market_stats(ticks) if stats is None else stats
     return (
-        per_scenario.group_by("symbol")
+        per_scenario.lazy()
+        .group_by("symbol")
         .agg(
             pl.len().alias("scenarios"),
             pl.col("start").mean(),
@@ -32,7 +41,7 @@ def market_summary(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
             pl.col("mean_spread").mean(),
         )
         .sort("symbol")
-        .collect(engine="streaming")
+        .collect()
     )
 
 
