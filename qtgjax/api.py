@@ -10,7 +10,8 @@ import polars as pl
 from omegaconf import DictConfig, OmegaConf
 
 from qtgjax.config.build import Built, build, scenario_keys, scenario_params
-from qtgjax.io.atomic import write_parquet, write_text
+from qtgjax.io.price_limits import warn_price_limits
+from qtgjax.io.runs import run_options, write_tables
 from qtgjax.io.tables import all_tables
 from qtgjax.sim.chunk import simulate_chunked
 from qtgjax.sim.rollout import Rollout
@@ -73,21 +74,66 @@ class SimResult:
         """``ticks``, ``agents`` and ``positions`` tables (schemas in the README)."""
         return all_tables(self.built.static, self.out, self.built.run.tick_size)
 
-    def write(self, folder: str | Path) -> Path:
-        """Write the tables as Parquet and the resolved config, each atomically."""
-        folder = Path(folder)
-        for name, df in self.tables().items():
-            write_parquet(df, folder / f"{name}.parquet")
-        write_text(OmegaConf.to_yaml(OmegaConf.create(self.config)), folder / "config.yaml")
-        return folder
+    def write(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the tables as Parquet and the resolved config, each atomically, into a
+        locked run folder (:class:`~qtgjax.io.runfolder.RunFolder`: files that no qtgjax
+        run wrote are refused unless ``overwrite``)."""
+        return write_tables(self.tables(), self.config, folder, overwrite=overwrite)
 
 
-def simulate(config: Mapping | None = None, overrides: Sequence[str] = ()) -> SimResult:
+# Top-level sections every complete config has; a mapping lacking any is partial.
+COMPLETE_KEYS = ("seed", "scenarios", "ticks", "market", "fundamentals", "families")
+
+
+def resolve_config(config: Mapping | None = None, overrides: Sequence[str] | str = ()) -> dict:
+    """The plain config ``simulate`` runs.
+
+    Args:
+        config: None loads ``conf/config.yaml``. A complete config (every one of
+            ``seed, scenarios, ticks, market, fundamentals, families``, as ``load_config``
+            returns) is used as given; a partial mapping such as ``{"ticks": 200}`` or
+            ``{"market": {"symbols": 1, ...}}`` is merged onto ``conf/config.yaml``, section
+            by section (the keys it gives replace the defaults', the others stay).
+        overrides: Hydra-style ``key=value`` strings applied on top; one string is one
+            override.
+    """
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    overrides = list(overrides)
+    bad = [o for o in overrides if not isinstance(o, str) or not ("=" in o or o[:1] == "~")]
+    if bad:
+        raise TypeError(
+            f"overrides: expected key=value strings such as 'scenarios=2', got {bad[0]!r}"
+        )
+    if config is None:
+        return load_config(overrides)
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            f"config: expected a mapping (e.g. qtgjax.load_config()), got "
+            f"{type(config).__name__}; pass key=value strings as overrides=[...]"
+        )
+    cfg = to_plain(config)
+    if not all(k in cfg for k in COMPLETE_KEYS):
+        defaults = compose_config()  # unresolved: ${costs.*} follow the partial's costs
+        OmegaConf.set_struct(defaults, False)  # unknown keys are refused by build, by name
+        cfg = to_plain(OmegaConf.merge(defaults, OmegaConf.create(cfg)))
+    if overrides:
+        merged = OmegaConf.merge(OmegaConf.create(cfg), OmegaConf.from_dotlist(overrides))
+        cfg = to_plain(merged)
+    return cfg
+
+
+def simulate(config: Mapping | None = None, overrides: Sequence[str] | str = ()) -> SimResult:
     """Validate a config, run all its scenarios in one ``jit(vmap(scan))`` and return them.
 
     Args:
-        config: a config mapping (as ``load_config`` returns); None loads ``conf/config.yaml``.
-        overrides: Hydra-style ``key=value`` overrides applied on top.
+        config: a config mapping (as ``load_config`` returns); None loads
+            ``conf/config.yaml``; a partial mapping is merged onto it (:func:`resolve_config`).
+        overrides: Hydra-style ``key=value`` overrides applied on top (a list, or one string).
+
+    A run whose scenarios cannot fit in memory is refused before compiling
+    (:class:`~qtgjax.sim.chunk.MemoryBudgetError`); ``qtgjax-run`` (or
+    :func:`qtgjax.io.runs.run_to_folder`) streams chunks to disk instead of keeping them.
 
     Example:
         >>> import polars as pl, qtgjax
@@ -99,16 +145,20 @@ def simulate(config: Mapping | None = None, overrides: Sequence[str] = ()) -> Si
         ... )["cash_end"].abs().max())
         0
     """
-    if config is None:
-        cfg = load_config(overrides)
-    else:
-        cfg = to_plain(config)
-        if overrides:
-            merged = OmegaConf.merge(OmegaConf.create(cfg), OmegaConf.from_dotlist(list(overrides)))
-            cfg = to_plain(merged)
+    cfg = resolve_config(config, overrides)
     built = build(cfg)
     run = built.run
+    options = run_options(cfg)
     params = scenario_params(built.params, run.scenarios)
     keys = scenario_keys(run.seed, run.scenarios)
-    out, _ = simulate_chunked(built.static, params, keys, run.ticks)
+    out, _ = simulate_chunked(
+        built.static,
+        params,
+        keys,
+        run.ticks,
+        chunk=options.chunk_size,
+        budget_bytes=options.chunk_memory,
+        budget_name="chunk_memory",
+    )
+    warn_price_limits(out.records.close)
     return SimResult(cfg, built, out)

@@ -7,6 +7,7 @@ compiled ``rollout`` (kept in the persistent cache) serves all of them.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,8 @@ def clean_study(tmp_path_factory):
         ({"seeds": 0}, "seeds: 0 is out of range"),
         ({"chunk_size": -1}, "chunk_size: expected a positive integer"),
         ({"chunk_memory": "lots"}, "chunk_memory: 'lots' is not a memory size"),
+        ({"overrides": ["scenarios=5"]}, "overrides[0]: scenarios cannot be set here"),
+        ({"overrides": ["chunk_size=5"]}, "overrides[0]: chunk_size cannot be set here"),
     ],
 )
 def test_bad_sweep_file_names_the_key(body, where):
@@ -325,6 +328,120 @@ def test_lost_worker_is_retried(clean_study, tmp_path):
     resumed, clean = read_tables(out), read_tables(clean_out)
     for name in TABLES:
         assert_frame_equal(resumed[name], clean[name], check_exact=True)
+
+
+# ---------------------------------------------------------------- nothing silently wrong
+
+
+def test_a_key_given_twice_in_a_sweep_file_is_refused(tmp_path):
+    """PyYAML would keep the last of the two lists and run only that."""
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        f"overrides: {BASE}\ngrid:\n  {NEWS}: [0.0, 0.05]\n  {SPREAD}: [1.0]\n  {NEWS}: [0.1]\n"
+    )
+    with pytest.raises(SweepError, match=rf"{path}: line 5: duplicate key '{NEWS}'"):
+        load_sweep(path)
+
+
+def test_resume_verifies_every_chunk_and_redoes_broken_ones(clean_study, tmp_path):
+    """A truncated file, a garbled one of the same size and a missing one: each chunk is
+    run again (and only those); the study then equals the clean run."""
+    path, clean_out = clean_study
+    out = tmp_path / "out"
+    shutil.copytree(clean_out, out)
+    truncated = chunk_file(out, "ticks", 1)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    garbled = chunk_file(out, "agents", 3)
+    data = bytearray(garbled.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = bytes(b ^ 0xFF for b in data[len(data) // 2 :][:8])
+    garbled.write_bytes(bytes(data))
+    missing = chunk_file(out, "summary", 4)
+    missing.unlink()
+    lines = []
+    outcome = run_sweep(path, out, cluster=INPROCESS, progress=False, echo=lines.append)
+    assert (outcome.ran, outcome.skipped) == (3, 2)
+    text = "\n".join(lines)
+    assert f"chunk 1 is not whole ({truncated}: " in text
+    assert f"chunk 3 is not whole ({garbled}: its bytes changed" in text
+    assert f"chunk 4 is not whole ({missing}: missing)" in text
+    assert "2 done, 3 to run" in text
+    resumed, clean = read_tables(out), read_tables(clean_out)
+    for name in TABLES:
+        assert_frame_equal(resumed[name], clean[name], check_exact=True)
+
+
+def test_a_chunk_without_its_record_is_never_reported_done(tmp_path, monkeypatch):
+    import qtgjax.sweep.worker as worker
+
+    path = write_sweep(tmp_path, {**STUDY, "grid": {SPREAD: [1.0]}, "seeds": 4})
+    monkeypatch.setattr(worker, "write_record", lambda *args, **kwargs: None)
+    with pytest.raises(StudyError, match=r"1 chunk\(s\) are not whole after the run"):
+        run_sweep(path, tmp_path / "out", cluster=INPROCESS, progress=False, echo=print)
+    from qtgjax.analysis.load import ResultsError, open_study
+
+    with pytest.raises(ResultsError, match="the study is not finished: 1 of 1 chunks"):
+        open_study(tmp_path / "out")
+
+
+def test_prices_at_the_exact_money_limits_are_warned_about(tmp_path):
+    limits = [
+        "market.initial_price=[32700,17]",
+        "fundamentals.news_rate=0.5",
+        "fundamentals.news_size=1.0",
+        "fundamentals.growth=0.019",
+    ]
+    body = {**STUDY, "overrides": [*BASE, *limits], "grid": {SPREAD: [1.0]}, "seeds": 4}
+    lines = []
+    run_sweep(
+        write_sweep(tmp_path, body),
+        tmp_path / "out",
+        cluster=INPROCESS,
+        progress=False,
+        echo=lines.append,
+    )
+    ticks = pl.scan_parquet(tmp_path / "out" / "ticks", hive_partitioning=True)
+    stuck = ticks.select(pl.col("at_price_limit").sum()).collect().item()
+    assert stuck > 0
+    assert f"warning: in {stuck:,} (scenario, symbol, tick) rows the price sat" in lines[-1]
+
+
+def test_sweep_refuses_a_folder_holding_the_users_config(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.yaml").write_text("my notes\n")
+    path = write_sweep(tmp_path, STUDY)
+    with pytest.raises(StudyError, match="config.yaml: exists and is not a study's"):
+        run_sweep(path, out, cluster=INPROCESS, progress=False, echo=print)
+    assert (out / "config.yaml").read_text() == "my notes\n"
+
+
+def test_sweep_into_a_file_is_one_line(tmp_path, capsys):
+    from qtgjax.cli.sweep import cli
+
+    path = write_sweep(tmp_path, STUDY)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert cli([f"sweep={path}", f"out={blocker}", "cluster=inprocess", "progress=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"qtgjax-sweep: {blocker}: exists and is not a folder"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("chunk_size=0", "chunk_size: expected an integer >= 1, got 0"),
+        ("chunk_size=-3", "chunk_size: expected an integer >= 1, got -3"),
+        ("retries=-1", "retries: expected an integer >= 0, got -1"),
+        ("chunk_memory=0", "chunk_memory: 0 is not a memory size"),
+        ("progress=maybe", "progress: expected true or false"),
+    ],
+)
+def test_sweep_settings_out_of_range_are_refused(setting, message, capsys):
+    from qtgjax.cli.sweep import cli
+
+    assert cli(["sweep=smoke", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"qtgjax-sweep: {message}") and "\n" not in err
 
 
 def test_chunk_files_are_the_only_results(clean_study):

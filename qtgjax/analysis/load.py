@@ -11,9 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import yaml
 
+from qtgjax.io.runfolder import incomplete_run
+from qtgjax.io.strict_yaml import DuplicateKeyError, load_yaml
+
 TABLES = ("ticks", "agents", "positions", "summary")
+DONE = "_done"  # a study's chunk completion records (qtgjax.sweep.store)
 
 
 class ResultsError(FileNotFoundError):
@@ -66,11 +71,19 @@ def scan_table(root: str | Path, table: str) -> pl.LazyFrame:
 
 
 def open_study(root: str | Path) -> Study:
-    """Open a sweep folder (with ``study.yaml``) or a ``qtgjax-run`` folder."""
+    """Open a sweep folder (with ``study.yaml``) or a ``qtgjax-run`` folder.
+
+    Raises:
+        ResultsError: naming the folder or file: no results, an unreadable manifest, a
+            study with chunks still missing, a run killed while writing, or a Parquet file
+            whose footer cannot be read (truncated or not Parquet).
+    """
     root = Path(root)
     manifest_path = root / "study.yaml"
     if manifest_path.is_file():
-        manifest = yaml.safe_load(manifest_path.read_text())
+        manifest = _read_manifest(manifest_path)
+        _check_study_complete(root, manifest)
+        check_parquet_files(sorted(root.glob("*/chunk=*/*.parquet")))
         return Study(
             root=root,
             kind="sweep",
@@ -81,6 +94,12 @@ def open_study(root: str | Path) -> Study:
             manifest=manifest,
         )
     if (root / "ticks.parquet").is_file():
+        if incomplete_run(root):
+            raise ResultsError(
+                f"{root}: a run started writing here and did not finish (killed?); run it "
+                "again before reading its results"
+            )
+        check_parquet_files(sorted(root.glob("*.parquet")))
         families = scan_table(root, "agents").select("family").unique(maintain_order=True)
         return Study(
             root=root,
@@ -88,4 +107,55 @@ def open_study(root: str | Path) -> Study:
             name=root.name,
             families=tuple(families.collect()["family"]),
         )
+    if not root.exists():
+        raise ResultsError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ResultsError(f"{root}: not a folder (give the results folder)")
     raise ResultsError(f"{root}: neither a sweep folder (study.yaml) nor a run (ticks.parquet)")
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        manifest = load_yaml(path.read_text(), path)
+    except (yaml.YAMLError, DuplicateKeyError) as err:
+        first = str(err).splitlines()[0]
+        raise ResultsError(f"{path}: not a readable study manifest: {first}") from None
+    if not isinstance(manifest, dict):
+        raise ResultsError(f"{path}: not a study manifest (expected a mapping)")
+    return manifest
+
+
+def _check_study_complete(root: Path, manifest: dict) -> None:
+    """Every chunk of a study has its completion record (studies written before the records
+    existed have no ``_done`` folder and are not checked)."""
+    n = manifest.get("chunks")
+    if not (root / DONE).is_dir() or not isinstance(n, int):
+        return
+    missing = [c for c in range(n) if not (root / DONE / f"chunk={c}.json").is_file()]
+    if missing:
+        raise ResultsError(
+            f"{root}: the study is not finished: {len(missing)} of {n} chunks are missing "
+            f"(chunk {missing[0]} first); run the same qtgjax-sweep again to finish it"
+        )
+
+
+def check_parquet_files(paths) -> None:
+    """Read each file's Parquet footer; a truncated or foreign file raises ResultsError
+    naming it."""
+    for path in paths:
+        try:
+            pq.read_metadata(path)
+        except Exception as err:  # pyarrow's ArrowInvalid, OSError, ...
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ResultsError(f"{path}: not a readable Parquet file ({first})") from None
+
+
+def unreadable_file(root: str | Path) -> tuple[Path, str] | None:
+    """The first Parquet file under ``root`` that does not read whole, and why (None when
+    all do): for naming the file after a read of many failed."""
+    for path in sorted(Path(root).rglob("*.parquet")):
+        try:
+            pl.read_parquet(path)
+        except Exception as err:  # any decoding failure
+            return path, (str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return None

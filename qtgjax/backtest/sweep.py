@@ -20,7 +20,7 @@ The study folder (``qtgjax-sweep ... out=DIR``)::
     DIR/trades/chunk=C/part-0.parquet               record=trades
     DIR/folds/chunk=C/part-0.parquet                walk-forward: per (symbol, fold, point)
     DIR/stats/chunk=C/part-0.parquet                the chunk's summary rows before the grid's
-                                                    deflated Sharpe (its completion mark)
+                                                    deflated Sharpe
     DIR/summary/chunk=C/part-0.parquet              written when every chunk is done
     DIR/walk_forward.parquet                        the same (walk-forward splits)
 
@@ -62,7 +62,7 @@ from qtgjax.sweep.plan import (
     polars_type,
 )
 from qtgjax.sweep.spec import Point, SweepError, SweepSpec, expand_points
-from qtgjax.sweep.store import chunk_file
+from qtgjax.sweep.store import chunk_file, write_record
 from qtgjax.sweep.worker import ChunkReport
 
 FINAL = "summary"  # written by finish(); per chunk, like the others
@@ -79,7 +79,7 @@ class BacktestTask:
         strategy, direction: the registry family a worker looks up (strategy_family).
         policy: the :class:`~qtgjax.backtest.policy.PolicyTrader` of ``strategy=policy``.
         size: columns per compiled call (every chunk padded to it: one compile).
-        tables: the tables to write, the completion mark last.
+        tables: the tables to write (then the completion record, qtgjax.sweep.store).
         out: the study folder.
     """
 
@@ -107,7 +107,7 @@ class BacktestPlan:
         config: the resolved backtest config with an empty ``grid`` (the points are the
             plan's); what ``config.yaml`` holds (``base_config``).
         fingerprint: sha256 over the config, points, data and chunk layout.
-        tables: per-chunk tables, the completion mark last.
+        tables: per-chunk tables (each chunk ends with its completion record).
     """
 
     spec: SweepSpec
@@ -138,7 +138,7 @@ class BacktestPlan:
 
 def chunk_tables(config: dict) -> tuple[str, ...]:
     """What every chunk writes: equity/trades as ``record`` keeps them, folds for a
-    walk-forward, and stats last (the chunk's completion mark)."""
+    walk-forward, and stats (then the chunk's completion record)."""
     record = config.get("record", "trades")
     tables = {"trades": ("equity", "trades"), "equity": ("equity",)}.get(record, ())
     if "test" in (config.get("split") or {}):
@@ -195,7 +195,7 @@ def make_backtest_plan(spec: SweepSpec, chunk_size: int | None = None,
 
 def run_backtest_chunk(task: BacktestTask) -> ChunkReport:
     """Run one chunk's columns in one compiled call of ``task.size`` columns and write its
-    tables atomically, the completion mark last."""
+    tables atomically, then its completion record."""
     started = time.perf_counter()
     family = task.policy or strategy_family(task.strategy, task.direction)
     columns, market = jax.tree.map(jnp.asarray, (task.setup.columns, task.setup.market))
@@ -207,11 +207,12 @@ def run_backtest_chunk(task: BacktestTask) -> ChunkReport:
     for name in task.tables:
         if name != "stats":
             tables[name] = getattr(result, name)()
-    for name in task.tables:  # stats last
+    for name in task.tables:
         write_parquet(tables[name], chunk_file(task.out, name, task.index))
+    rows = {name: tables[name].height for name in task.tables}
+    write_record(task.out, task.index, rows, task.tables)  # the completion record, last
     n_bars = int(setup.market.close.shape[0])
-    return ChunkReport(task.index, n, {k: v.height for k, v in tables.items()},
-                       time.perf_counter() - started, n * n_bars)
+    return ChunkReport(task.index, n, rows, time.perf_counter() - started, n * n_bars)
 
 
 def read_parts(out: Path, table: str, chunks) -> pl.DataFrame:

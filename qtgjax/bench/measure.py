@@ -93,6 +93,8 @@ def measure(
         chunk=chunk,
         memory_fraction=memory_fraction,
         budget_bytes=budget_bytes,
+        tables=False,  # the benchmark builds no result tables
+        budget_name="memory_mb",
     )
     load = os.getloadavg()[0]
     first_params, first_keys, _ = chunk_inputs(params, keys, plan, 0)

@@ -18,13 +18,35 @@ from omegaconf import DictConfig
 
 from qtgjax.bench.measure import measure
 from qtgjax.bench.workloads import WorkloadError
+from qtgjax.cli.errors import os_error_line
 from qtgjax.config.build import ConfigError
+from qtgjax.sim.chunk import MemoryBudgetError
 
 BENCH_CONF = Path(__file__).resolve().parents[2] / "conf" / "bench"
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """The measurement's own settings (the market's are checked by ``build``)."""
+    for key, low in (("repeats", 1), ("chunk", 1)):
+        value = cfg[key]
+        if value is None and key == "chunk":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{key}: expected an integer >= {low}, got {value!r}")
+    fraction = cfg.memory_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 1:
+        raise ConfigError(f"memory_fraction: expected a share in (0, 1], got {fraction!r}")
+    mb = cfg.memory_mb
+    if mb is not None and (isinstance(mb, bool) or not isinstance(mb, int | float) or mb <= 0):
+        raise ConfigError(f"memory_mb: expected a positive number of MiB, got {mb!r}")
+
+
 def run(cfg: DictConfig) -> dict:
     """Measure once and print (and optionally append to ``out``) the JSON line."""
+    check_settings(cfg)
+    if cfg.out:
+        with open(cfg.out, "a"):  # an unwritable out fails before the measurement
+            pass
     if not cfg.compile_cache:
         jax.config.update("jax_enable_compilation_cache", False)
     result = measure(
@@ -52,8 +74,11 @@ def run(cfg: DictConfig) -> dict:
 def _app(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except (ConfigError, WorkloadError) as err:
+    except (ConfigError, WorkloadError, MemoryBudgetError) as err:
         print(f"qtgjax-bench: bad config: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        print(f"qtgjax-bench: {os_error_line(err)}", file=sys.stderr)
         sys.exit(2)
 
 

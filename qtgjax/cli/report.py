@@ -25,8 +25,12 @@ def cli(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-realism", action="store_true", help="skip the realism page")
     args = parser.parse_args(argv)
+    import polars as pl
+
     from qtgjax.analysis import ResultsError, write_report
+    from qtgjax.analysis.load import unreadable_file
     from qtgjax.analysis.realism import REAL_SOURCES
+    from qtgjax.cli.errors import os_error_line
 
     real = None if args.no_realism else [r for r in args.real.split(",") if r]
     unknown = sorted(set(real or ()) - set(REAL_SOURCES))
@@ -34,10 +38,24 @@ def cli(argv: Sequence[str] | None = None) -> int:
         parser.error(
             f"--real: unknown data set {', '.join(unknown)} (one of {', '.join(REAL_SOURCES)})"
         )
+    if args.paths < 1:
+        parser.error(f"--paths: expected a number of scenarios >= 1, got {args.paths}")
     try:
         index = write_report(args.folder, args.out, n_paths=args.paths, real=real)
     except ResultsError as err:
         print(f"qtgjax-report: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"qtgjax-report: {os_error_line(err)}", file=sys.stderr)
+        return 2
+    except pl.exceptions.PolarsError as err:  # a file whose data (not footer) is broken
+        bad = unreadable_file(args.folder)
+        if bad is not None:
+            message = f"{bad[0]}: not a readable Parquet file ({bad[1]})"
+        else:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            message = f"cannot read the results in {args.folder}: {first}"
+        print(f"qtgjax-report: {message}", file=sys.stderr)
         return 2
     print(f"qtgjax-report: {index}")
     return 0

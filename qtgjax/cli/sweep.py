@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from qtgjax.api import CONF_DIR
+from qtgjax.cli.errors import os_error_line
 from qtgjax.config.build import ConfigError
 from qtgjax.sweep import (
     ChunkFailed,
@@ -27,6 +28,7 @@ from qtgjax.sweep import (
     load_sweep,
     run_sweep,
 )
+from qtgjax.sweep.runner import check_settings
 from qtgjax.sweep.spec import parse_memory
 
 SWEEP_CONF = CONF_DIR / "sweep"
@@ -82,22 +84,29 @@ def cli(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
+        memory = cfg["chunk_memory"]
+        memory = None if memory is None else parse_memory(memory, "chunk_memory")
+        check_settings(cfg["chunk_size"], memory, cfg["retries"])
+        if not isinstance(cfg["progress"], bool):
+            raise SweepError(f"progress: expected true or false, got {cfg['progress']!r}")
         path = find_sweep(str(cfg["sweep"]), [Path.cwd(), REPO])
         spec = load_sweep(path)
         out = Path(cfg["out"] or Path("results") / "sweeps" / spec.name)
-        memory = cfg["chunk_memory"]
         run_sweep(
             spec,
             out,
             cluster=cfg["cluster"],
             chunk_size=cfg["chunk_size"],
-            chunk_memory=None if memory is None else parse_memory(memory, "chunk_memory"),
-            retries=int(cfg["retries"]),
-            progress=bool(cfg["progress"]),
+            chunk_memory=memory,
+            retries=cfg["retries"],
+            progress=cfg["progress"],
             compilation_cache=cfg["compilation_cache"],
         )
     except (SweepError, ConfigError, ClusterError, StudyError) as err:
         print(f"qtgjax-sweep: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"qtgjax-sweep: {os_error_line(err)}", file=sys.stderr)
         return 2
     except ChunkFailed as err:
         print(f"qtgjax-sweep: {err}; run the same command again to retry them", file=sys.stderr)

@@ -18,7 +18,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from qtgjax.api import CONF_DIR, to_plain
+from qtgjax.cli.errors import check_out_arg, os_error_line, user_errors
 from qtgjax.config.build import ConfigError
+from qtgjax.io.runfolder import RunFolder
 from qtgjax.train.run import TrainResult, train_and_evaluate
 
 
@@ -43,9 +45,28 @@ def report(result: TrainResult) -> str:
     return "\n".join(lines)
 
 
+TRAIN_FILES = (
+    "config.yaml",
+    "learning_curve.parquet",
+    "params.npz",
+    "policy.json",
+    "evaluation.parquet",
+    "summary.json",
+)
+
+
 def run(cfg: DictConfig) -> TrainResult:
     folder = Path(HydraConfig.get().runtime.output_dir)
-    result = train_and_evaluate(to_plain(cfg), folder)
+    plain = to_plain(cfg)
+    overwrite = plain.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite: expected true or false, got {overwrite!r}")
+    with RunFolder(folder, TRAIN_FILES, overwrite=overwrite, holder="qtgjax-train") as out:
+        out.start()
+        result = train_and_evaluate(plain, folder)
+        for name in TRAIN_FILES:
+            out.record(name)
+        out.finish()
     print(report(result))
     return result
 
@@ -54,12 +75,17 @@ def run(cfg: DictConfig) -> TrainResult:
 def _app(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except ConfigError as err:
-        print(f"qtgjax-train: bad config: {err}", file=sys.stderr)
+    except user_errors() as err:
+        bad = "bad config: " if isinstance(err, ConfigError) else ""
+        print(f"qtgjax-train: {bad}{err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        print(f"qtgjax-train: {os_error_line(err)}", file=sys.stderr)
         sys.exit(2)
 
 
 def main() -> None:
+    check_out_arg("qtgjax-train", sys.argv[1:])
     _app()
 
 

@@ -88,6 +88,21 @@ FUNDAMENTAL_SCHEMA = {
     "sector_news_rate": (0.0, 1.0),
 }
 RUN_SCHEMA = {"scenarios": (1, 10**7), "ticks": (1, 10**9), "seed": (0, 2**31 - 1)}
+# Top-level keys of a config: the run, the market's sections, and the output settings that
+# qtgjax-run reads (qtgjax.io.runs). Anything else (a typo, a stray +key=value) is refused.
+TOP_LEVEL_KEYS = (
+    *RUN_SCHEMA,
+    "market",
+    "fundamentals",
+    "families",
+    "costs",
+    "record",
+    "out",
+    "overwrite",
+    "chunk_size",
+    "chunk_memory",
+)
+COSTS_KEYS = ("maker_bps", "taker_bps", "borrow_bps")
 ACCOUNT_SCHEMA = {
     "n_agents": (1, 10**8),
     "cash": (-(2**31) + 1, INT32_MAX),
@@ -116,9 +131,10 @@ def number(cfg: Mapping, key: str, bounds: tuple, path: str):
 
 
 def check_keys(cfg: Mapping, allowed, path: str) -> None:
-    unknown = sorted(set(cfg) - set(allowed))
+    unknown = sorted(set(cfg) - set(allowed), key=str)
     if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}: unknown key; allowed keys: {sorted(allowed)}")
+        where = f"{path}.{unknown[0]}" if path else str(unknown[0])
+        raise ConfigError(f"{where}: unknown key; allowed keys: {sorted(allowed)}")
 
 
 def section(cfg: Mapping, key: str, path: str = "") -> Mapping:
@@ -240,7 +256,10 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
     account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
-    strategy_cfg = named_choices(family, dict(cfg.get("params") or {}), f"{path}.params")
+    params = cfg.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{path}.params: expected a mapping of the family's parameters")
+    strategy_cfg = named_choices(family, dict(params), f"{path}.params")
     arrays = family.array_params(strategy_cfg, f"{path}.params")
     strategy = read_schema(strategy_cfg, family.config_schema, f"{path}.params")
     spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels)
@@ -332,6 +351,9 @@ def book_lots_bound(static: SimStatic, cfgs: Mapping) -> int:
 
 def build(cfg: Mapping) -> Built:
     """Validate ``cfg`` and build (SimStatic, SimParams, RunSpec). Raises ConfigError."""
+    check_keys(cfg, TOP_LEVEL_KEYS, "")
+    if isinstance(cfg.get("costs"), Mapping):
+        check_keys(cfg["costs"], COSTS_KEYS, "costs")
     run = {k: number(cfg, k, b, "") for k, b in RUN_SCHEMA.items()}
     market_values, market = build_market(cfg)
     fundamentals = build_fundamentals(cfg, market_values["sectors"])

@@ -5,25 +5,32 @@ from __future__ import annotations
 import polars as pl
 
 
-def market_summary(ticks: pl.DataFrame) -> pl.DataFrame:
-    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread."""
-    per_scenario = (
-        ticks.sort("scenario", "symbol", "tick")
-        .with_columns(
-            (pl.col("close").log().diff().over("scenario", "symbol")).alias("ret"),
-            (pl.col("best_ask") - pl.col("best_bid")).alias("spread"),
-        )
-        .group_by("scenario", "symbol")
-        .agg(
-            pl.col("open").first().alias("start"),
-            pl.col("close").last().alias("end"),
-            pl.col("ret").std().alias("tick_vol"),
-            pl.col("volume").mean().alias("volume_per_tick"),
-            pl.col("spread").mean().alias("mean_spread"),
-        )
-    )
+def scenario_market_stats(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per (scenario, symbol): start and end price, one-tick volatility of the close, volume
+    and spread per tick (what :func:`market_summary` averages; a chunk's ticks at a time)."""
+    by_tick = pl.col("tick")
     return (
-        per_scenario.group_by("symbol")
+        ticks.lazy()
+        .group_by("scenario", "symbol")
+        .agg(  # ordered by tick within each (scenario, symbol): no sort of the whole table
+            pl.col("open").sort_by(by_tick).first().alias("start"),
+            pl.col("close").sort_by(by_tick).last().alias("end"),
+            pl.col("close").sort_by(by_tick).log().diff().std().alias("tick_vol"),
+            pl.col("volume").mean().alias("volume_per_tick"),
+            (pl.col("best_ask") - pl.col("best_bid")).mean().alias("mean_spread"),
+        )
+        .collect()
+    )
+
+
+def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None) -> pl.DataFrame:
+    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread; from
+    the ticks table, or from :func:`scenario_market_stats` of its parts (``stats``, so that
+    a run written chunk by chunk never reads its whole ticks table back)."""
+    per_scenario = scenario_market_stats(ticks) if stats is None else stats
+    return (
+        per_scenario.lazy()
+        .group_by("symbol")
         .agg(
             pl.len().alias("scenarios"),
             pl.col("start").mean(),
@@ -34,6 +41,7 @@ def market_summary(ticks: pl.DataFrame) -> pl.DataFrame:
             pl.col("mean_spread").mean(),
         )
         .sort("symbol")
+        .collect()
     )
 
 

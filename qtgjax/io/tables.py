@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from qtgjax import risk
+from qtgjax.io.price_limits import at_price_limit
 from qtgjax.market import money
 from qtgjax.sim.rollout import Rollout
 from qtgjax.sim.types import SimStatic
@@ -51,6 +52,7 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
             "bid_depth": col(rec.bid_depth).astype(np.int64),
             "ask_depth": col(rec.ask_depth).astype(np.int64),
             "fundamental": col(rec.fundamental).astype(np.float64) * tick_size,
+            "at_price_limit": at_price_limit(col(rec.close)),
         }
     )
     return df.sort("scenario", "symbol", "tick")
@@ -176,6 +178,12 @@ def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):
             )
         )
     return pl.concat(frames)
+
+
+def table_names(static: SimStatic) -> tuple[str, ...]:
+    """Names of the tables :func:`all_tables` builds for this market, in that order."""
+    depth = ("depth",) if static.depth.levels else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):

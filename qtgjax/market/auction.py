@@ -26,6 +26,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from qtgjax.market.auction_inputs import check_auction_inputs
+
 MAX_BOOK_LOTS = 1 << 26
 _BIG = jnp.iinfo(jnp.int32).max
 
@@ -374,7 +376,7 @@ def clear_batch_auction(
     Args:
         level: int32[n] limit price level of each order on the grid [0, n_levels).
             Orders off the grid take no part (filled 0).
-        qty: int32[n] lots, >= 0 (0 = no order). Total lots < 2**26.
+        qty: int32[n] lots, >= 0 (0 = no order). Total lots on the grid < 2**26.
         is_buy: bool[n] side.
         age: int32[n] >= 0, larger is older (time priority); None means all equal.
         ref_level: int32 reference level for the last tie-break (usually the last
@@ -385,6 +387,14 @@ def clear_batch_auction(
     Returns:
         AuctionResult(level, volume, filled).
 
+    Raises:
+        ValueError: naming the argument, before anything is traced: inputs that are not
+            1-D or differ in length, float or boolean levels, quantities or ages,
+            ``n_levels`` < 1; for concrete (eager) inputs also negative quantities or ages,
+            values outside int32 and 2**26 or more lots on the grid. Under ``jit``/``vmap``
+            values cannot be checked: negative quantities then count as no order, and the
+            caller keeps books below 2**26 lots (the engine's configs are checked for it).
+
     Example:
         >>> import jax.numpy as jnp, qtgjax
         >>> r = qtgjax.clear_batch_auction(
@@ -393,6 +403,7 @@ def clear_batch_auction(
         >>> int(r.level), int(r.volume), r.filled.tolist()
         (4, 12, [10, 2, 8, 4])
     """
+    check_auction_inputs(level, qty, is_buy, age, ref_level, n_levels, MAX_BOOK_LOTS)
     level = jnp.asarray(level, jnp.int32)
     qty = jnp.asarray(qty, jnp.int32)
     is_buy = jnp.asarray(is_buy, bool)

@@ -195,6 +195,13 @@ def check_cluster(cluster: Mapping) -> None:
         raise ClusterError(f"cluster.kind: {kind!r} is not one of {KINDS}")
     if kind == "scheduler" and not (cluster.get("address") or cluster.get("scheduler_file")):
         raise ClusterError("cluster.address: give address or scheduler_file for cluster=scheduler")
+    for key in ("n_workers", "threads_per_worker", "jobs", "cores", "processes"):
+        value = cluster.get(key)
+        if key == "processes" and kind in ("local", "threads"):
+            continue  # a boolean there: processes or threads
+        bad = isinstance(value, bool) or not isinstance(value, int) or value < 1
+        if value is not None and bad:
+            raise ClusterError(f"cluster.{key}: expected an integer >= 1 or null, got {value!r}")
     if kind != "slurm":
         return
     for key in ("walltime", "memory", "cores", "jobs"):

@@ -29,7 +29,7 @@ class StudyKind:
             anything runs; a plan has ``fingerprint``, ``chunks`` (each with ``index``),
             ``points``, ``base_config`` and ``task(chunk, out)``.
         tables: ``plan -> names`` of the tables every chunk writes
-            (``TABLE/chunk=C/part-0.parquet``), its completion mark last.
+            (``TABLE/chunk=C/part-0.parquet``); a completion record follows them.
         work: a module-level ``task -> ChunkReport`` (what a worker runs; picklable).
         manifest: ``plan -> dict`` written as ``study.yaml``.
         describe: ``plan -> str``: the study's size for the first line of output.

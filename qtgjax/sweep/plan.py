@@ -24,16 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 from qtgjax.api import compose_config, to_plain
 from qtgjax.config.build import Built, ConfigError, build
 from qtgjax.io.tables import all_tables
+from qtgjax.sim.chunk import gib, scenario_bytes
 from qtgjax.sim.rollout import rollout
 from qtgjax.sweep.metrics import reserved_columns
 from qtgjax.sweep.spec import Point, SweepError, SweepSpec, expand_points
 
 DEFAULT_CHUNK_SIZE = 64
 DEFAULT_CHUNK_MEMORY = 2 * 2**30
-# Rough peak memory of a chunk per scenario: the records on device, their host copy and the
-# Int64/Float64 tables built from them, plus working copies of the state inside the tick.
-RECORD_COPIES = 4
-STATE_COPIES = 8
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,9 @@ class Group:
         ticks: T, ticks per scenario.
         tick_size: currency per tick (reporting).
         points: indices of the points in the group.
-        scenario_bytes: estimated peak memory per scenario of a chunk, bytes.
+        scenario_bytes: estimated peak memory per scenario of a chunk, bytes (the records
+            on the device, their host copy and the tables built from them, and the
+            states: :func:`qtgjax.sim.chunk.scenario_bytes`).
     """
 
     static: Any
@@ -247,15 +246,6 @@ def output_shapes(built: Built):
     return jax.eval_shape(lambda p, k: rollout(built.static, p, k, built.run.ticks), params, keys)
 
 
-def scenario_bytes(shapes) -> int:
-    """Estimated peak bytes per scenario of a chunk, from one scenario's output shapes."""
-
-    def nbytes(tree) -> int:
-        return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(tree))
-
-    return RECORD_COPIES * nbytes(shapes.records) + STATE_COPIES * nbytes(shapes.initial)
-
-
 def table_columns(built: Built, shapes) -> dict[str, list[str]]:
     """Column names of the engine's tables (from an all-zero output of ``shapes``)."""
     zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
@@ -306,7 +296,7 @@ def make_plan(
         if g == 0:
             columns = table_columns(built[0], shapes)
             _check_columns(spec, built[0], columns)
-        per = scenario_bytes(shapes)
+        per = group_bytes(spec, built[members[0]], budget)
         groups.append(Group(static, ticks, tick_size, tuple(members), per))
         ids = [p * n_rep + r for p in members for r in range(n_rep)]
         size_cap = max(1, min(cap, budget // per))
@@ -333,6 +323,20 @@ def make_plan(
         fingerprint=fingerprint,
         columns=columns,
     )
+
+
+def group_bytes(spec: SweepSpec, built: Built, budget: int) -> int:
+    """Peak bytes per scenario of a group's chunks; a sweep whose single scenario exceeds
+    the chunk memory budget is refused (SweepError naming ``chunk_memory``)."""
+    model = scenario_bytes(built.static, built.params, built.run.ticks)
+    per = model.peak("cpu", tables=True)  # workers build the tables where they simulate
+    if per > budget:
+        raise SweepError(
+            f"{spec.source}: chunk_memory: one scenario of {built.run.ticks:,} ticks needs "
+            f"~{gib(per)} ({model.describe()} + tables), above the budget of one call "
+            f"({gib(budget)}); raise chunk_memory or lower ticks or the market's size"
+        )
+    return per
 
 
 def _check_columns(spec: SweepSpec, built: Built, columns: Mapping[str, list[str]]) -> None:

@@ -24,14 +24,17 @@ from qtgjax.sweep.cluster import (
 from qtgjax.sweep.kinds import StudyKind, study_kind
 from qtgjax.sweep.metrics import ID_COLUMNS, MARKET_METRICS, family_metric
 from qtgjax.sweep.plan import Plan, make_plan
-from qtgjax.sweep.spec import SweepSpec, load_sweep
+from qtgjax.sweep.spec import SweepError, SweepSpec, load_sweep
 from qtgjax.sweep.store import (
+    DONE,
     MANIFEST,
     TABLES,
+    StudyError,
     StudyLock,
+    check_chunks,
     check_manifest,
-    done_chunks,
     remove_temp_files,
+    verify_chunk,
 )
 from qtgjax.sweep.worker import run_chunk
 
@@ -170,6 +173,7 @@ def run_sweep(
         ChunkFailed: chunks failed after their retries (the others are written).
     """
     started = time.perf_counter()
+    check_settings(chunk_size, chunk_memory, retries)
     if not isinstance(spec, SweepSpec):
         spec = load_sweep(spec)
     cluster = dict(cluster or {"kind": "local"})
@@ -181,36 +185,76 @@ def run_sweep(
     with StudyLock(out):
         resuming = check_manifest(out, plan.fingerprint, spec.name, tables)
         if not resuming:
+            (out / DONE).mkdir(parents=True, exist_ok=True)  # readers check chunks against it
             write_text(yaml.safe_dump(kind.manifest(plan), sort_keys=False), out / MANIFEST)
             write_text(OmegaConf.to_yaml(OmegaConf.create(plan.base_config)), out / "config.yaml")
         remove_temp_files(out, tables)
-        done = done_chunks(out, (c.index for c in plan.chunks), tables)
+        chunks = ((c.index, c.scenarios) for c in plan.chunks)
+        done = check_chunks(out, chunks, echo, tables=tables)
         todo = [c for c in plan.chunks if c.index not in done]
         echo(
             f"qtgjax-sweep {spec.name}: {kind.describe(plan)}, {len(plan.chunks)} chunks; "
             f"{len(done)} done, {len(todo)} to run on "
             f"{describe(cluster) if todo else 'nothing'}"
         )
+        at_limit = 0
         if todo:
-            _run_chunks(plan, kind, todo, out, cluster, retries, progress, compilation_cache)
+            at_limit = _run_chunks(
+                plan, kind, todo, out, cluster, retries, progress, compilation_cache
+            )
+        check_finished(plan, out, tables)
         if kind.finish is not None:
             kind.finish(plan, out)
     seconds = time.perf_counter() - started
     echo(f"qtgjax-sweep {spec.name}: finished in {seconds:.1f} s; results: {out}")
+    if at_limit:
+        echo(
+            f"qtgjax-sweep {spec.name}: warning: in {at_limit:,} (scenario, symbol, tick) rows the "
+            "price sat at an exact-money limit (column at_price_limit of the ticks table; "
+            "README 'Choosing a tick size')"
+        )
     return SweepOutcome(plan, out, len(done), len(todo), seconds)
 
 
-def _run_chunks(plan, kind, todo, out, cluster, retries, progress, compilation_cache) -> None:
+def check_settings(chunk_size, chunk_memory, retries) -> None:
+    """``chunk_size`` and ``chunk_memory`` positive integers or None, ``retries`` >= 0."""
+    for name, value, low in (
+        ("chunk_size", chunk_size, 1),
+        ("chunk_memory", chunk_memory, 1),
+        ("retries", retries, 0),
+    ):
+        if value is None and name != "retries":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SweepError(f"{name}: expected an integer >= {low}, got {value!r}")
+
+
+def check_finished(plan: Plan, out: Path, tables=TABLES) -> None:
+    """Every chunk's record exists and its files read back as written (sizes and footers),
+    or the study is not reported finished."""
+    problems = [(c.index, verify_chunk(out, c.index, False, tables)) for c in plan.chunks]
+    problems = [(i, p) for i, p in problems if p is not None]
+    if problems:
+        index, problem = problems[0]
+        raise StudyError(
+            f"{out}: {len(problems)} chunk(s) are not whole after the run (chunk {index}: "
+            f"{problem}); run the same command again to redo them"
+        )
+
+
+def _run_chunks(plan, kind, todo, out, cluster, retries, progress, compilation_cache) -> int:
+    """Run the chunks; returns the ticks rows at an exact-money price limit they wrote."""
     if compilation_cache and not jax.config.jax_compilation_cache_dir:
         # chunks run in this process for cluster=inprocess and worker threads
         jax.config.update("jax_compilation_cache_dir", str(Path(compilation_cache).resolve()))
     tasks = [plan.task(c, out) for c in todo]
     bar = progress_bar(len(tasks), plan.spec.name, progress)
-    scenario_ticks, t0 = 0, time.perf_counter()
+    scenario_ticks, at_limit, t0 = 0, 0, time.perf_counter()
 
     def advance(report) -> None:
-        nonlocal scenario_ticks
+        nonlocal scenario_ticks, at_limit
         scenario_ticks += report.scenario_ticks
+        at_limit += report.at_price_limit
         rate = scenario_ticks / max(time.perf_counter() - t0, 1e-9)
         bar.set_postfix_str(f"{rate:,.0f} {kind.unit}/s", refresh=False)
         bar.update(1)
@@ -227,3 +271,4 @@ def _run_chunks(plan, kind, todo, out, cluster, retries, progress, compilation_c
                     advance(report)
     finally:
         bar.close()
+    return at_limit

@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from qtgjax.config import units
+from qtgjax.io.strict_yaml import DuplicateKeyError, read_yaml
+
 TOP_KEYS = (
     "kind",
     "description",
@@ -57,9 +60,10 @@ FORBIDDEN_KEYS = {
     "scenarios": "the number of scenarios per point is `seeds`",
     "out": "the study folder is the out= of qtgjax-sweep",
     "hydra": "Hydra's own settings are not swept",
+    "chunk_size": "give the sweep file's own chunk_size",
+    "chunk_memory": "give the sweep file's own chunk_memory",
+    "overwrite": "a study folder is resumed, never overwritten",
 }
-MEMORY_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-MEMORY_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -166,14 +170,11 @@ def column_name(key: str) -> str:
 
 
 def parse_memory(value, where: str) -> int:
-    """Bytes from ``2GiB``, ``500MB`` or a number of bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
-    unit = match.group(2).upper() if match else None
-    if not match or unit not in MEMORY_UNITS or float(match.group(1)) <= 0:
-        raise SweepError(f"{where}: {value!r} is not a memory size such as 2GiB or 500MB")
-    return int(float(match.group(1)) * MEMORY_UNITS[unit])
+    """Bytes from ``2GiB``, ``500MB`` or a number of bytes (SweepError naming ``where``)."""
+    try:
+        return units.parse_memory(value, where)
+    except ValueError as err:
+        raise SweepError(str(err)) from None
 
 
 def _fail(source: str, where: str, problem: str):
@@ -326,6 +327,11 @@ def parse_sweep(raw, source: str, name: str) -> SweepSpec:
     overrides = raw.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         _fail(source, "overrides", "expected a list of Hydra overrides such as 'ticks=500'")
+    for i, override in enumerate(overrides):
+        key = override.split("=", 1)[0].lstrip("+~").split("@")[-1]
+        top = key.split(".")[0]
+        if top in FORBIDDEN_KEYS:
+            _fail(source, f"overrides[{i}]", f"{key} cannot be set here: {FORBIDDEN_KEYS[top]}")
     grid_cfg = raw.get("grid") or {}
     if not isinstance(grid_cfg, Mapping):
         _fail(source, "grid", "expected a mapping of config key -> list of values")
@@ -409,9 +415,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path)
+    except DuplicateKeyError as err:
+        raise SweepError(f"{err}; each key may be given once") from None
     except yaml.YAMLError as err:
         raise SweepError(f"{path}: not valid YAML: {err}") from err
+    except OSError as err:
+        raise SweepError(f"{path}: cannot read: {err.strerror}") from None
     return parse_sweep(raw, str(path), path.stem)
 
 

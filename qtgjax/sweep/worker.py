@@ -17,7 +17,7 @@ from qtgjax.io.tables import all_tables
 from qtgjax.sim.rollout import rollout
 from qtgjax.sweep.metrics import scenario_metrics
 from qtgjax.sweep.plan import ChunkTask
-from qtgjax.sweep.store import TABLES, chunk_file
+from qtgjax.sweep.store import TABLES, chunk_file, write_record
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class ChunkReport:
         rows: rows written per table.
         seconds: wall time of the chunk (compile included on a worker's first call).
         scenario_ticks: scenarios x ticks simulated (padding excluded).
+        at_price_limit: rows of the chunk's ticks table whose close sat at an exact-money
+            price limit (``qtgjax.io.price_limits``).
     """
 
     index: int
@@ -37,6 +39,7 @@ class ChunkReport:
     rows: dict
     seconds: float
     scenario_ticks: int
+    at_price_limit: int = 0
 
 
 @jax.jit
@@ -77,12 +80,14 @@ def chunk_tables(task: ChunkTask, out) -> dict[str, pl.DataFrame]:
 
 
 def run_chunk(task: ChunkTask) -> ChunkReport:
-    """Simulate one chunk and write its tables atomically, ``summary`` last."""
+    """Simulate one chunk, write its tables atomically, read them back and write its
+    completion record last (:func:`~qtgjax.sweep.store.write_record`)."""
     started = time.perf_counter()
     out = simulate_chunk(task)
     tables = chunk_tables(task, out)
     for name in TABLES:
         write_parquet(tables[name], chunk_file(task.out, name, task.index))
+    write_record(task.out, task.index, {name: tables[name].height for name in TABLES})
     n = len(task.columns["scenario"])
     return ChunkReport(
         index=task.index,
@@ -90,4 +95,5 @@ def run_chunk(task: ChunkTask) -> ChunkReport:
         rows={k: v.height for k, v in tables.items()},
         seconds=time.perf_counter() - started,
         scenario_ticks=n * task.ticks,
+        at_price_limit=int(tables["ticks"]["at_price_limit"].sum()),
     )

@@ -33,7 +33,7 @@ PPO_FLAGS = ("anneal_lr", "normalize_obs", "shared_policy")
 NETWORK_KEYS = ("hidden", "activation")
 ACTIVATIONS = ("tanh", "relu")
 EVAL_SCHEMA = {"episodes": (1, 10**7), "seed": (0, 2**31 - 1)}
-TOP_KEYS = ("task", "seed", "out", "env", "ppo", "network", "eval", "progress")
+TOP_KEYS = ("task", "seed", "out", "overwrite", "env", "ppo", "network", "eval", "progress")
 
 
 def _flag(cfg: Mapping, key: str, path: str) -> bool:
