@@ -6,7 +6,6 @@ Schemas are in the README ("Backtesting"). Money columns are exact Int64 cash un
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -15,8 +14,6 @@ from scipy import stats
 
 from qtgjax import risk
 from qtgjax.market import money
-
-EULER_GAMMA = 0.5772156649015329
 
 
 def bars_per_year(time: np.ndarray) -> float:
@@ -59,21 +56,17 @@ def returns_of(equity: np.ndarray, start: float) -> np.ndarray:
     return equity / prev - 1.0
 
 
-def deflated_sharpe(sr: np.ndarray, n_obs: int, skew: np.ndarray, kurt: np.ndarray) -> np.ndarray:
-    """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014) of per-bar Sharpe ratios ``sr``
-    of N trials: P[true SR > SR_0], SR_0 the expected maximum of N unskilled trials'
-    Sharpe ratios given their variance across the grid; ``kurt`` is the (non-excess)
-    kurtosis of each trial's returns."""
+def grid_deflated_sharpe(sr: np.ndarray, n_obs: int, skew: np.ndarray, kurt: np.ndarray
+                         ) -> np.ndarray:
+    """:func:`qtgjax.risk.deflated_sharpe` of each of N trials' per-bar Sharpe ratios
+    ``sr``, the N finite ones being the trials tried (their variance across the grid sets
+    the selection benchmark); ``kurt`` is the (Pearson) kurtosis of each trial's returns."""
     finite = np.isfinite(sr)
     n_trials = int(finite.sum())
-    if n_trials > 1:
-        spread = float(np.std(sr[finite], ddof=1))
-        sr0 = spread * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
-                        + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * math.e)))
-    else:
-        sr0 = 0.0
-    denom = np.sqrt(np.maximum(1 - skew * sr + (kurt - 1) / 4 * sr**2, 1e-12))
-    return stats.norm.cdf((sr - sr0) * math.sqrt(max(n_obs - 1, 1)) / denom)
+    variance = float(np.var(sr[finite], ddof=1)) if n_trials > 1 else 0.0
+    dsr = risk.deflated_sharpe(np.nan_to_num(sr), max(n_obs, 2), max(n_trials, 1), variance,
+                               skew, kurt)
+    return np.where(finite, np.asarray(dsr, np.float64), np.nan)
 
 
 DEFLATED_INPUTS = ("_sr_bar", "_skew", "_kurt", "_n_obs")  # per point; summary drops them
@@ -122,7 +115,7 @@ def with_deflated_sharpe(stats: pl.DataFrame) -> pl.DataFrame:
     for name in stats["symbol"].unique(maintain_order=True).to_list():
         rows = np.flatnonzero(symbol == name)
         part = stats[rows]
-        values[rows] = deflated_sharpe(
+        values[rows] = grid_deflated_sharpe(
             part["_sr_bar"].to_numpy(), int(part["_n_obs"].max()), part["_skew"].to_numpy(),
             part["_kurt"].to_numpy(),
         )
