@@ -69,7 +69,7 @@ def test_sweep_gives_exactly_the_backtests_rows(grid_study):
 
 
 def test_backtest_study_resumes_the_missing_chunk(grid_study, tmp_path):
-    """A chunk without its completion mark (killed before it) is run again, alone, from
+    """A chunk whose files are gone (killed before its completion record) is run again, alone, from
     its pickled task (what a worker process receives); the grid-level tables are
     rewritten and equal the clean run's."""
     from qtgjax.backtest.sweep import run_backtest_chunk
@@ -86,7 +86,9 @@ def test_backtest_study_resumes_the_missing_chunk(grid_study, tmp_path):
     (out / "walk_forward.parquet").unlink()
     lines.clear()
     run_sweep(path, out, cluster=INPROCESS, progress=False, echo=lines.append)
-    assert "1 done, 1 to run" in lines[0]
+    assert "chunk 1 is not whole" in lines[0]
+    assert "trades/chunk=1/part-0.parquet: missing" in lines[0]
+    assert "1 done, 1 to run" in lines[1]
     study, again = study_tables(clean), study_tables(out)
     for name in study:
         assert_frame_equal(again[name], study[name], check_exact=True)

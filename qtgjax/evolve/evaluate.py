@@ -202,7 +202,8 @@ def row_keys(seeds, index):
 def row_bytes(problem: Problem, one_params: SimParams) -> int:
     """Estimated device bytes of one row: states and the tick's working set, plus the
     per-tick P&L, traded lots and fees the scan stacks."""
-    return scenario_bytes(problem.static, one_params, 0) + problem.n_ticks * 12
+    states = scenario_bytes(problem.static, one_params, 0).device  # no simulator records
+    return states + problem.n_ticks * 12
 
 
 def plan_rows(
