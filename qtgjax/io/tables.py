@@ -52,6 +52,7 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
             "bid_depth": col(rec.bid_depth).astype(np.int64),
             "ask_depth": col(rec.ask_depth).astype(np.int64),
             "fundamental": col(rec.fundamental).astype(np.float64) * tick_size,
+            "news": col(rec.news).astype(np.float64),
             "at_price_limit": at_price_limit(col(rec.close)),
         }
     )

@@ -124,6 +124,8 @@ class MarketView:
         volume: int32[S] lots traded in the previous auction.
         sector: int32[S] sector id of each symbol.
         indicators: :class:`Indicators` of the close series.
+        features: float32[S, F] the canonical ML features after the previous auction
+            (:data:`qtgjax.ml.features.MARKET_FEATURES`; None in views built elsewhere).
     """
 
     tick: jnp.ndarray
@@ -139,6 +141,7 @@ class MarketView:
     volume: jnp.ndarray
     sector: jnp.ndarray
     indicators: Indicators
+    features: jnp.ndarray | None = None
 
     @property
     def mid(self) -> jnp.ndarray:

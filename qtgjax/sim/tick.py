@@ -22,6 +22,7 @@ from qtgjax.market.auction import (
 )
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
+from qtgjax.ml.features import feature_inputs, update_features
 from qtgjax.sim import book
 from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
 from qtgjax.sim.settle import (
@@ -53,6 +54,7 @@ def observe(state: SimState, params: SimParams) -> MarketView:
         volume=m.volume,
         sector=params.fundamentals.sector,
         indicators=indicator_view(m.indicators, params.market.indicators),
+        features=m.features.value,
     )
 
 
@@ -165,6 +167,7 @@ def update_market(
         off_grid=m.off_grid + dropped.sum(-1).astype(jnp.int32),
         volume=volume,
         indicators=update_indicators(m.indicators, last, mp.indicators),
+        features=m.features,  # updated from the tick's record (step_book)
     )
 
 
@@ -195,6 +198,7 @@ def record_tick(
         bid_depth=residual.buy.sum(-1),
         ask_depth=residual.sell.sum(-1),
         fundamental=state.fundamentals.value,
+        news=state.fundamentals.news,
         cash=_stack_money([money.sum_exact(a.cash, 0) for a in accounts]),
         external=_stack_money([money.sum_exact(a.external, 0) for a in accounts]),
         position=jnp.stack([a.position.sum(0) for a in accounts]),
@@ -264,4 +268,6 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     flow = taker_flow(orders, fills)
     record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, fees)
+    features = update_features(market.features, feature_inputs(record), market.indicators.view)
+    new_state = new_state.replace(market=market.replace(features=features))
     return new_state, record, (residual, state.market.anchor)

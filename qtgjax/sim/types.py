@@ -121,6 +121,7 @@ class MarketState:
         off_grid: int32[S] orders cancelled so far because they fell off the grid.
         volume: int32[S] lots traded in the last auction.
         indicators: streaming indicator state.
+        features: :class:`qtgjax.ml.features.FeatureState`, the ML features' streams.
     """
 
     last_price: jnp.ndarray
@@ -133,6 +134,7 @@ class MarketState:
     off_grid: jnp.ndarray
     volume: jnp.ndarray
     indicators: IndicatorState
+    features: Any = None
 
 
 @pytree
@@ -182,6 +184,7 @@ class TickRecord:
         best_bid, best_ask: int32[S] residual best quotes after the auction (0 = none).
         bid_depth, ask_depth: int32[S] residual lots on the grid per side.
         fundamental: float32[S] fair value, ticks.
+        news: float32[S] log-dividend jump of this tick's news (0 = none).
         cash: Money[F] total cash of each family.
         external: Money[F] total external cash of each family.
         position: int32[F, S] total lots of each family.
@@ -202,6 +205,7 @@ class TickRecord:
     bid_depth: jnp.ndarray
     ask_depth: jnp.ndarray
     fundamental: jnp.ndarray
+    news: jnp.ndarray
     cash: Money
     external: Money
     position: jnp.ndarray
