@@ -27,3 +27,16 @@ def test_shap_equals_lightgbm_contributions():
     want = np.abs(shap_values(m, X[:200])).mean(0)[[ord(f) - ord("a") for f in table["feature"]]]
     np.testing.assert_allclose(shap_col, want, rtol=1e-6)
     assert markdown(table).count("\n") == 5
+
+
+def test_report_shows_importance_tables(tmp_path):
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from qtgjax.analysis.report import model_sections
+
+    pl.DataFrame({"feature": ["ret_1"], "gain": [2.0], "splits": [3.0],
+                  "mean_abs_shap": [0.25]}).write_parquet(tmp_path / "m1.importance.parquet")
+    html = "".join(model_sections(SimpleNamespace(root=tmp_path)))
+    assert "Model m1" in html and "ret_1" in html and "0.25" in html

@@ -8,7 +8,8 @@ rows, so the classes are about equally frequent). Trains on ``split == train`` o
 prints test accuracy and log loss against the base rate, and the feature importance
 (gain, splits, mean |SHAP| on the test rows: :mod:`qtgjax.ml.explain`); writes the model
 file (:func:`qtgjax.ml.io.save_model`, the training summary under ``info``) and
-``OUT.importance.parquet``. ``conf/models/qtg_lgbm.npz`` is made this way (README).
+``OUT.importance.parquet`` (``--report-into RUN`` also puts it in a results folder,
+where ``qtgjax-report`` shows it). ``conf/models/qtg_lgbm.npz`` is made this way (README).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def main(argv=None) -> None:
     ap.add_argument("--horizon", type=int, default=5)
     ap.add_argument("--trees", type=int, default=60)
     ap.add_argument("--leaves", type=int, default=15)
+    ap.add_argument("--report-into", default=None,
+                    help="also write the importance table into this results folder, where "
+                         "qtgjax-report shows it")
     a = ap.parse_args(argv)
     df = pl.read_parquet(a.dataset)
     model, summary, x_te = train(df, a.horizon, a.trees, a.leaves)
@@ -80,6 +84,8 @@ def main(argv=None) -> None:
                               **summary})
     imp = importance_table(model, x_te[:2000], FEATURES)
     imp.write_parquet(out.with_suffix(".importance.parquet"))
+    if a.report_into:
+        imp.write_parquet(Path(a.report_into) / f"{out.stem}.importance.parquet")
     print(json.dumps(summary, indent=1))
     print(markdown(imp))
 
