@@ -104,3 +104,20 @@ def test_dataset_labels_and_split(run):
     np.testing.assert_allclose(row["fwd_ret_5"].to_numpy(), np.log(close[14] / close[9]))
     last = df.filter(pl.col("tick") == 79)
     assert last["fwd_ret_5"].null_count() == last.height and last["fwd_ret_1"].null_count() == 0
+
+
+@pytest.mark.parametrize("args, key", [
+    (["out=x", "horizons=[0, 5]"], "horizons"),
+    (["out=x", "test_fraction=1.5"], "test_fraction"),
+    (["horizons=[1]"], "out"),
+    (["out=x", "market.levels=-3"], "market.levels"),
+])
+def test_dataset_cli_refuses_bad_input(args, key, capsys, tmp_path):
+    from qtgjax.cli.dataset import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.replace("out=x", f"out={tmp_path}/d") for a in args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"qtgjax-dataset: {key}") and "\n" not in err
+    assert not (tmp_path / "d").exists()
