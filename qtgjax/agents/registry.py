@@ -10,16 +10,23 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, check_family_class
 
 _REGISTRY: dict[str, Family] = {}
 _DISCOVERED = False
 
 
 def register(cls: type[Family]) -> type[Family]:
-    """Class decorator: register one instance of ``cls`` under ``cls.kind``."""
+    """Class decorator: check ``cls`` (:func:`~qtgjax.agents.types.check_family_class`),
+    mark it final and register one instance of it under ``cls.kind``."""
+    check_family_class(cls)
     if cls.kind in _REGISTRY:
-        raise ValueError(f"family kind {cls.kind!r} registered twice")
+        other = type(_REGISTRY[cls.kind])
+        raise ValueError(
+            f"family kind {cls.kind!r} registered twice: {other.__module__}.{other.__qualname__}"
+            f" and {cls.__module__}.{cls.__qualname__}"
+        )
+    cls._final = True
     _REGISTRY[cls.kind] = cls()
     return cls
 
