@@ -235,9 +235,9 @@ def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fi
 
 
 def fee_account_index(static: SimStatic) -> int | None:
-    """Index of the family that collects fees (kind ``fee_account``), if any."""
-    kinds = [spec.kind for spec in static.families]
-    return kinds.index("fee_account") if "fee_account" in kinds else None
+    """Index of the family that collects fees (``Family.collects_fees``), if any."""
+    houses = [i for i, spec in enumerate(static.families) if get_family(spec.kind).collects_fees]
+    return houses[0] if houses else None
 
 
 def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:

@@ -24,8 +24,8 @@ class FeeAccount(Family):
     """
 
     kind = "fee_account"
+    collects_fees = True
     Params = FeeAccountParams
-    config_schema = {}
 
     def n_slots(self, spec):
         return 0
