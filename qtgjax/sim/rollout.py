@@ -16,6 +16,7 @@ from qtgjax.sim.fundamentals import init_fundamentals
 from qtgjax.sim.signals import init_indicators
 from qtgjax.sim.tick import step, step_book
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
+from qtgjax.sim.venues import VenueMarket
 
 
 def init_accounts(spec, params, n_slots: int) -> Accounts:
@@ -46,12 +47,14 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         off_grid=zeros,
         volume=zeros,
         indicators=init_indicators(price, mp.indicators, static.history),
+        venues=VenueMarket.start(price, static.n_venues),
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []
     for i, spec in enumerate(static.families):
         family = get_family(spec.kind)
-        accounts.append(init_accounts(spec, params.accounts[i], family.n_slots(spec)))
+        slots = family.n_slots(spec) * static.n_venues  # slot v * O + o: slot o on venue v
+        accounts.append(init_accounts(spec, params.accounts[i], slots))
         extras.append(family.init_extra(spec, params.strategies[i], keys[i]))
     fundamentals = init_fundamentals(price, params.fundamentals)
     return SimState(jnp.int32(0), market, fundamentals, tuple(accounts), tuple(extras))

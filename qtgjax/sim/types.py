@@ -30,6 +30,10 @@ class SimStatic:
         history: H, closes kept per symbol for window indicators.
         depth: the per-level depth record (``record.depth``, ``record.depth_every``);
             off by default, and then compiled out.
+        n_venues: V, venues (exchanges); every (venue, symbol) pair has its own book
+            (:mod:`qtgjax.sim.venues`).
+        routes: per family, its routing rule (one of ``qtgjax.sim.venues.ROUTES``);
+            empty means ``fixed`` for every family.
     """
 
     n_symbols: int = static_field()
@@ -38,6 +42,12 @@ class SimStatic:
     families: tuple[FamilySpec, ...] = static_field()
     history: int = static_field(default=64)
     depth: DepthSpec = static_field(default=DepthSpec())
+    n_venues: int = static_field(default=1)
+    routes: tuple[str, ...] = static_field(default=())
+
+    def route(self, family: int) -> str:
+        """Routing rule of family ``family``."""
+        return self.routes[family] if self.routes else "fixed"
 
 
 @pytree
@@ -98,12 +108,15 @@ class SimParams:
         fundamentals: :class:`FundamentalParams`.
         accounts: per family, :class:`AccountParams`.
         strategies: per family, the family's own ``Params``.
+        venues: :class:`~qtgjax.sim.venues.VenueParams` (None: one venue clearing every
+            tick with no fees of its own).
     """
 
     market: MarketParams
     fundamentals: FundamentalParams
     accounts: tuple[AccountParams, ...]
     strategies: tuple[Any, ...]
+    venues: Any = None
 
 
 @pytree
@@ -121,6 +134,8 @@ class MarketState:
         off_grid: int32[S] orders cancelled so far because they fell off the grid.
         volume: int32[S] lots traded in the last auction.
         indicators: streaming indicator state.
+        venues: :class:`~qtgjax.sim.venues.VenueMarket`, the same per (venue, symbol);
+            the fields above are the consolidated tape (one venue: that venue's).
     """
 
     last_price: jnp.ndarray
@@ -133,6 +148,7 @@ class MarketState:
     off_grid: jnp.ndarray
     volume: jnp.ndarray
     indicators: IndicatorState
+    venues: Any = None
 
 
 @pytree
@@ -188,6 +204,10 @@ class TickRecord:
         traded: int32[F] lots each family bought plus sold in this tick.
         fills: int32[F] orders of each family that (partly) filled in this tick.
         fees: Money[F] fees each family paid in this tick (negative = net rebates).
+        venues: :class:`~qtgjax.sim.venues.VenueRecord` per (venue, symbol) when V > 1
+            (None with one venue: the fields above are the venue's). With several venues
+            the fields above are consolidated: volume, flow and depth summed over venues,
+            prices those of the venue that traded most, quotes the best across venues.
     """
 
     open: jnp.ndarray
@@ -208,3 +228,4 @@ class TickRecord:
     traded: jnp.ndarray
     fills: jnp.ndarray
     fees: Money
+    venues: Any = None
