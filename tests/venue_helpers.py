@@ -1,7 +1,7 @@
 """Digests of result tables, for the single-venue equivalence test (tests/test_venues.py).
 
 ``tests/data/single_venue_digests.json`` holds the digests of the tables the engine wrote
-before venues existed (generated on main at b242486 by ``python -m tests.venue_helpers``);
+before venues existed (generated on main at b242486 by ``python tests/venue_helpers.py``);
 the ``venue`` key column the venues work added is left out of the comparison.
 """
 
