@@ -22,7 +22,7 @@ from qtgjax.sim.depth import DepthSpec
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
 
-FAMILY_VENUE_KEYS = ("venue", "route")  # read by qtgjax.config.venues
+FAMILY_VENUE_KEYS = ("venue", "route", "latency")  # read by qtgjax.config.venues, .latency
 
 INT32_MAX = 2**31 - 1
 
@@ -104,6 +104,7 @@ TOP_LEVEL_KEYS = (
     "chunk_size",
     "chunk_memory",
     "venues",
+    "latency",
 )
 COSTS_KEYS = ("maker_bps", "taker_bps", "borrow_bps")
 ACCOUNT_SCHEMA = {
@@ -367,9 +368,11 @@ def build(cfg: Mapping) -> Built:
     n_symbols, n_levels = market_values["symbols"], market_values["levels"]
     built = [build_family(n, c, n_symbols, n_levels) for n, c in families_cfg.items()]
     check_fee_account(families_cfg)
-    from qtgjax.config.venues import build_venues
+    from qtgjax.config.latency import build_latency
+    from qtgjax.config.venues import build_venues, venue_names
 
     n_venues, routes, venues = build_venues(cfg, families_cfg)
+    max_delay, latency = build_latency(cfg, families_cfg, venue_names(cfg))
     depth = build_records(cfg, n_levels, run["ticks"])
     if n_venues > 1 and depth.levels:
         raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
@@ -382,6 +385,7 @@ def build(cfg: Mapping) -> Built:
         depth=depth,
         n_venues=n_venues,
         routes=routes if venues is not None else (),
+        max_delay=max_delay,
     )
     bound = book_lots_bound(static, families_cfg)
     if bound >= MAX_BOOK_LOTS:
@@ -390,7 +394,7 @@ def build(cfg: Mapping) -> Built:
             f"limit {MAX_BOOK_LOTS}; lower n_agents, order sizes or max_position"
         )
     accounts, strategies = tuple(b[1] for b in built), tuple(b[2] for b in built)
-    params = SimParams(market, fundamentals, accounts, strategies, venues)
+    params = SimParams(market, fundamentals, accounts, strategies, venues, latency)
     spec = RunSpec(run["scenarios"], run["ticks"], run["seed"], market_values["tick_size"])
     return Built(static, params, spec)
 

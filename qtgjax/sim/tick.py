@@ -24,6 +24,13 @@ from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
 from qtgjax.sim import book
 from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
+from qtgjax.sim.latency import (
+    LatencyRecord,
+    LatencyState,
+    push_view,
+    send_and_deliver,
+    stale_view,
+)
 from qtgjax.sim.settle import borrow_costs, charge, credit_external, pay_dividends
 from qtgjax.sim.signals import indicator_view, update_indicators
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
@@ -42,6 +49,8 @@ from qtgjax.sim.venues import (
     venue_limits,
     venue_major,
 )
+
+LATENCY_STREAM = 0x1A7E  # fold_in tag of the latency draws: the other keys stay as they were
 
 
 def observe(state: SimState, params: SimParams) -> MarketView:
@@ -77,20 +86,44 @@ def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketV
     :mod:`qtgjax.sim.venues`) and merged with its resting orders. A family sees its own
     resting orders folded over the venues ([N, S, O])."""
     keys = jax.random.split(key, len(static.families))
-    venues, n_venues = venue_params(static, params), static.n_venues
-    orders, extras = [], []
+    venues, n_venues, delay = venue_params(static, params), static.n_venues, static.max_delay
+    if delay:  # orders in flight and stale views (qtgjax.sim.latency)
+        lat_keys = jax.random.split(jax.random.fold_in(key, LATENCY_STREAM), len(static.families))
+        views = push_view(state.latency.views, view, state.tick, delay)
+    orders, extras, flights, counts = [], [], [], []
     for i, spec in enumerate(static.families):
         acct, limits = state.accounts[i], params.accounts[i]
         own = acct.replace(orders=fold_orders(acct.orders, n_venues))
+        if delay:
+            lat = jax.tree.map(lambda x, i=i: x[i], params.latency)
+            seen = stale_view(views, state.tick, lat.data_delay, delay)
+        else:
+            seen = view
         intent, extra = get_family(spec.kind).act(
-            spec, params.strategies[i], state.extras[i], own, view, keys[i]
+            spec, params.strategies[i], state.extras[i], own, seen, keys[i]
         )
-        intent = route(intent, static.route(i), venues.home[i], view, venues.taker_bps, n_venues)
+        intent = route(intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues)
+        if delay:
+            intent, flight, count = send_and_deliver(
+                state.latency.inflight[i],
+                intent,
+                state.tick,
+                lat,
+                view.volatility,
+                n_venues,
+                delay,
+                lat_keys[i],
+            )
+            flights.append(flight)
+            counts.append(count)
         merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
         merged = limit_total(merged, acct.position, limits.max_position, n_venues)
         orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
         extras.append(extra)
-    return tuple(orders), tuple(extras)
+    if not delay:
+        return tuple(orders), tuple(extras), None
+    record = LatencyRecord(*(jnp.stack([c[k] for c in counts]) for k in range(4)))  # [F, V]
+    return tuple(orders), tuple(extras), (LatencyState(tuple(flights), views), record)
 
 
 class Cleared(NamedTuple):
@@ -329,7 +362,7 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     k_act, k_fund = jax.random.split(key)
     n_venues = static.n_venues
     view = observe(state, params)
-    orders, extras = act_all(static, params, state, view, k_act)
+    orders, extras, latency = act_all(static, params, state, view, k_act)
     books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
     vm = state.market.venues
     anchor = vm.anchor.reshape(-1)
@@ -347,7 +380,9 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     accounts, fees = settle_all(
         static, params, state, orders, fills, cleared.price, fundamentals, mark
     )
-    new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
+    lat_state, lat_record = (None, None) if latency is None else latency
+    new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras, lat_state)
     flow = taker_flow(books, cleared.fills)
     record = record_tick(state.market, new_state, cleared, flow, fills, fees, static)
+    record = record.replace(latency=lat_record)
     return new_state, record, (cleared.residual, anchor)

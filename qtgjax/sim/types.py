@@ -34,6 +34,8 @@ class SimStatic:
             (:mod:`qtgjax.sim.venues`).
         routes: per family, its routing rule (one of ``qtgjax.sim.venues.ROUTES``);
             empty means ``fixed`` for every family.
+        max_delay: D, the most ticks an order may be in flight (ring size D + 1); 0 = no
+            latency, nothing of :mod:`qtgjax.sim.latency` compiled in.
     """
 
     n_symbols: int = static_field()
@@ -44,6 +46,7 @@ class SimStatic:
     depth: DepthSpec = static_field(default=DepthSpec())
     n_venues: int = static_field(default=1)
     routes: tuple[str, ...] = static_field(default=())
+    max_delay: int = static_field(default=0)
 
     def route(self, family: int) -> str:
         """Routing rule of family ``family``."""
@@ -110,6 +113,7 @@ class SimParams:
         strategies: per family, the family's own ``Params``.
         venues: :class:`~qtgjax.sim.venues.VenueParams` (None: one venue clearing every
             tick with no fees of its own).
+        latency: :class:`~qtgjax.sim.latency.LatencyParams` [F, V] (None: no latency).
     """
 
     market: MarketParams
@@ -117,6 +121,7 @@ class SimParams:
     accounts: tuple[AccountParams, ...]
     strategies: tuple[Any, ...]
     venues: Any = None
+    latency: Any = None
 
 
 @pytree
@@ -174,6 +179,7 @@ class SimState:
         fundamentals: :class:`FundamentalState`.
         accounts: per family, :class:`~qtgjax.market.types.Accounts`.
         extras: per family, its own state pytree.
+        latency: :class:`~qtgjax.sim.latency.LatencyState` (None when max_delay = 0).
     """
 
     tick: jnp.ndarray
@@ -181,6 +187,7 @@ class SimState:
     fundamentals: FundamentalState
     accounts: tuple[Accounts, ...]
     extras: tuple[Any, ...]
+    latency: Any = None
 
 
 @pytree
@@ -208,6 +215,8 @@ class TickRecord:
             (None with one venue: the fields above are the venue's). With several venues
             the fields above are consolidated: volume, flow and depth summed over venues,
             prices those of the venue that traded most, quotes the best across venues.
+        latency: :class:`~qtgjax.sim.latency.LatencyRecord` int32[F, V] message counts
+            (None when max_delay = 0).
     """
 
     open: jnp.ndarray
@@ -229,3 +238,4 @@ class TickRecord:
     fills: jnp.ndarray
     fees: Money
     venues: Any = None
+    latency: Any = None
