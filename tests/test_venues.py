@@ -9,6 +9,7 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+import polars as pl
 import pytest
 from venue_helpers import DIGESTS, run_digests
 
@@ -201,3 +202,25 @@ def test_bad_venue_config_names_the_key(overrides, key):
 def test_unknown_venue_without_venues_section():
     with pytest.raises(ConfigError, match=r"^families.noise.venue"):
         build(load_config(["+families.noise.venue=lit"]))
+
+
+def test_latency_counts_reported_per_family_and_venue(venues_run):
+    """conf/venues.yaml puts a latency profile on every family: each family's messages are
+    counted per venue, and the delivered ones carry the profile's delays."""
+    cfg, res = venues_run
+    lat = res.tables()["latency"]
+    per = lat.group_by("family", "venue").agg(
+        pl.col("delivered").sum(),
+        pl.col("late").sum(),
+        pl.col("dropped").sum(),
+        pl.col("delay_sum").sum(),
+    )
+    n_venues = len(cfg["venues"])
+    assert per.height == len(cfg["families"]) * n_venues
+    noise = per.filter(pl.col("family") == "noise")
+    assert noise["delivered"].sum() > 0
+    # same_region: 1 tick, no jitter, +1 at high volatility -> mean in [1, 2]
+    mean = noise["delay_sum"].sum() / noise["delivered"].sum()
+    assert 1.0 <= mean <= 2.0
+    colocated = per.filter(pl.col("family") == "background")
+    assert colocated["delay_sum"].sum() <= colocated["delivered"].sum()  # 0 or 1 tick each

@@ -191,12 +191,14 @@ def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):
 def table_names(static: SimStatic) -> tuple[str, ...]:
     """Names of the tables :func:`all_tables` builds for this market, in that order."""
     depth = ("depth",) if static.depth.levels else ()
-    return ("ticks", "agents", "positions", "family_pnl", *depth)
+    latency = ("latency",) if static.max_delay else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth, *latency)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """The result tables of a run, by name (``depth`` only when it was recorded)."""
-    from qtgjax.io.records import depth_table, family_pnl_table
+    """The result tables of a run, by name (``depth`` only when it was recorded,
+    ``latency`` only when the market has latency)."""
+    from qtgjax.io.records import depth_table, family_pnl_table, latency_table
 
     tables = {
         "ticks": ticks_table(static, out, tick_size, first_scenario),
@@ -206,4 +208,6 @@ def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario
     }
     if out.depth is not None:
         tables["depth"] = depth_table(static, out, tick_size, first_scenario)
+    if static.max_delay:
+        tables["latency"] = latency_table(static, out, first_scenario)
     return tables
