@@ -22,6 +22,8 @@ from qtgjax.sim.depth import DepthSpec
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
 
+FAMILY_VENUE_KEYS = ("venue", "route", "latency")  # read by qtgjax.config.venues, .latency
+
 INT32_MAX = 2**31 - 1
 
 
@@ -101,6 +103,8 @@ TOP_LEVEL_KEYS = (
     "overwrite",
     "chunk_size",
     "chunk_memory",
+    "venues",
+    "latency",
 )
 COSTS_KEYS = ("maker_bps", "taker_bps", "borrow_bps")
 ACCOUNT_SCHEMA = {
@@ -255,7 +259,8 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         known = known_kinds(include_external=True)
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
-    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
+    extra = ("kind", "params", *FAMILY_VENUE_KEYS)
+    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=extra)
     params = cfg.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"{path}.params: expected a mapping of the family's parameters")
@@ -363,13 +368,24 @@ def build(cfg: Mapping) -> Built:
     n_symbols, n_levels = market_values["symbols"], market_values["levels"]
     built = [build_family(n, c, n_symbols, n_levels) for n, c in families_cfg.items()]
     check_fee_account(families_cfg)
+    from qtgjax.config.latency import build_latency
+    from qtgjax.config.venues import build_venues, venue_names
+
+    n_venues, routes, venues = build_venues(cfg, families_cfg)
+    max_delay, latency = build_latency(cfg, families_cfg, venue_names(cfg))
+    depth = build_records(cfg, n_levels, run["ticks"])
+    if n_venues > 1 and depth.levels:
+        raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
     static = SimStatic(
         n_symbols=n_symbols,
         n_levels=n_levels,
         n_ages=market_values["age_classes"],
         families=tuple(b[0] for b in built),
         history=market_values["history"],
-        depth=build_records(cfg, n_levels, run["ticks"]),
+        depth=depth,
+        n_venues=n_venues,
+        routes=routes if venues is not None else (),
+        max_delay=max_delay,
     )
     bound = book_lots_bound(static, families_cfg)
     if bound >= MAX_BOOK_LOTS:
@@ -377,7 +393,8 @@ def build(cfg: Mapping) -> Built:
             f"families: up to {bound} lots could rest in one book, above the exact-arithmetic "
             f"limit {MAX_BOOK_LOTS}; lower n_agents, order sizes or max_position"
         )
-    params = SimParams(market, fundamentals, tuple(b[1] for b in built), tuple(b[2] for b in built))
+    accounts, strategies = tuple(b[1] for b in built), tuple(b[2] for b in built)
+    params = SimParams(market, fundamentals, accounts, strategies, venues, latency)
     spec = RunSpec(run["scenarios"], run["ticks"], run["seed"], market_values["tick_size"])
     return Built(static, params, spec)
 

@@ -6,13 +6,13 @@ import polars as pl
 
 
 def scenario_market_stats(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per (scenario, symbol): start and end price, one-tick volatility of the close, volume
+    """Per (scenario, venue, symbol): start and end price, one-tick volatility of the close, volume
     and spread per tick (what :func:`market_summary` averages; a chunk's ticks at a time)."""
     by_tick = pl.col("tick")
     return (
         ticks.lazy()
-        .group_by("scenario", "symbol")
-        .agg(  # ordered by tick within each (scenario, symbol): no sort of the whole table
+        .group_by("scenario", "venue", "symbol")
+        .agg(  # ordered by tick within each (scenario, venue, symbol): no sort of the whole table
             pl.col("open").sort_by(by_tick).first().alias("start"),
             pl.col("close").sort_by(by_tick).last().alias("end"),
             pl.col("close").sort_by(by_tick).log().diff().std().alias("tick_vol"),
@@ -24,13 +24,14 @@ def scenario_market_stats(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None) -> pl.DataFrame:
-    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread; from
-    the ticks table, or from :func:`scenario_market_stats` of its parts (``stats``, so that
-    a run written chunk by chunk never reads its whole ticks table back)."""
+    """Per venue and symbol, over scenarios: start/end price, return, volatility, volume,
+    spread; from the ticks table, or from :func:`scenario_market_stats` of its parts
+    (``stats``, so that a run written chunk by chunk never reads its whole ticks table
+    back)."""
     per_scenario = scenario_market_stats(ticks) if stats is None else stats
     return (
         per_scenario.lazy()
-        .group_by("symbol")
+        .group_by("venue", "symbol")
         .agg(
             pl.len().alias("scenarios"),
             pl.col("start").mean(),
@@ -40,7 +41,7 @@ def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None)
             pl.col("volume_per_tick").mean(),
             pl.col("mean_spread").mean(),
         )
-        .sort("symbol")
+        .sort("venue", "symbol")
         .collect()
     )
 

@@ -23,10 +23,14 @@ def _grid(*sizes):
 
 
 def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """One row per (scenario, symbol, tick)."""
+    """One row per (scenario, venue, symbol, tick); ``venue`` is 0 with one venue. With
+    several venues the prices, quotes, volume, flow and depth are the venue's own."""
     rec = out.records
-    n_b, n_t, n_s = np.shape(rec.close)
-    scen, tick, sym = _grid(n_b, n_t, n_s)
+    bars = rec if rec.venues is None else rec.venues
+    shape = np.shape(bars.close)
+    n_b, n_t, n_s = shape[0], shape[1], shape[-1]
+    n_v = 1 if rec.venues is None else shape[2]
+    scen, tick, ven, sym = _grid(n_b, n_t, n_v, n_s)
 
     def col(x):
         return np.asarray(x).reshape(-1)
@@ -34,28 +38,32 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
     def price(x):
         return col(x).astype(np.float64) * tick_size
 
-    volume = col(rec.volume).astype(np.int64)
+    fundamental = np.broadcast_to(
+        np.asarray(rec.fundamental)[:, :, None, :], (n_b, n_t, n_v, n_s)
+    )
+    volume = col(bars.volume).astype(np.int64)
     df = pl.DataFrame(
         {
             "scenario": (scen + first_scenario).astype(np.int64),
+            "venue": ven.astype(np.int32),
             "symbol": sym.astype(np.int32),
             "tick": tick.astype(np.int64),
-            "open": price(rec.open),
-            "high": price(rec.high),
-            "low": price(rec.low),
-            "close": price(rec.close),
+            "open": price(bars.open),
+            "high": price(bars.high),
+            "low": price(bars.low),
+            "close": price(bars.close),
             "volume": volume,
-            "taker_flow": col(rec.taker_flow).astype(np.int64),
-            "vwap": _masked(col(rec.clear_price) * tick_size, volume == 0),
-            "best_bid": _masked(col(rec.best_bid) * tick_size, col(rec.best_bid) == 0),
-            "best_ask": _masked(col(rec.best_ask) * tick_size, col(rec.best_ask) == 0),
-            "bid_depth": col(rec.bid_depth).astype(np.int64),
-            "ask_depth": col(rec.ask_depth).astype(np.int64),
-            "fundamental": col(rec.fundamental).astype(np.float64) * tick_size,
-            "at_price_limit": at_price_limit(col(rec.close)),
+            "taker_flow": col(bars.taker_flow).astype(np.int64),
+            "vwap": _masked(col(bars.clear_price) * tick_size, volume == 0),
+            "best_bid": _masked(col(bars.best_bid) * tick_size, col(bars.best_bid) == 0),
+            "best_ask": _masked(col(bars.best_ask) * tick_size, col(bars.best_ask) == 0),
+            "bid_depth": col(bars.bid_depth).astype(np.int64),
+            "ask_depth": col(bars.ask_depth).astype(np.int64),
+            "fundamental": col(fundamental).astype(np.float64) * tick_size,
+            "at_price_limit": at_price_limit(col(bars.close)),
         }
     )
-    return df.sort("scenario", "symbol", "tick")
+    return df.sort("scenario", "venue", "symbol", "tick")
 
 
 def _masked(values, missing) -> pl.Series:
@@ -183,12 +191,14 @@ def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):
 def table_names(static: SimStatic) -> tuple[str, ...]:
     """Names of the tables :func:`all_tables` builds for this market, in that order."""
     depth = ("depth",) if static.depth.levels else ()
-    return ("ticks", "agents", "positions", "family_pnl", *depth)
+    latency = ("latency",) if static.max_delay else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth, *latency)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """The result tables of a run, by name (``depth`` only when it was recorded)."""
-    from qtgjax.io.records import depth_table, family_pnl_table
+    """The result tables of a run, by name (``depth`` only when it was recorded,
+    ``latency`` only when the market has latency)."""
+    from qtgjax.io.records import depth_table, family_pnl_table, latency_table
 
     tables = {
         "ticks": ticks_table(static, out, tick_size, first_scenario),
@@ -198,4 +208,6 @@ def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario
     }
     if out.depth is not None:
         tables["depth"] = depth_table(static, out, tick_size, first_scenario)
+    if static.max_delay:
+        tables["latency"] = latency_table(static, out, first_scenario)
     return tables

@@ -13,9 +13,11 @@ from qtgjax.market import money
 from qtgjax.market.types import Accounts, Orders
 from qtgjax.sim.depth import DepthLevels, scan_with_depth
 from qtgjax.sim.fundamentals import init_fundamentals
+from qtgjax.sim.latency import init_latency
 from qtgjax.sim.signals import init_indicators
-from qtgjax.sim.tick import step, step_book
+from qtgjax.sim.tick import observe, step, step_book
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
+from qtgjax.sim.venues import VenueMarket
 
 
 def init_accounts(spec, params, n_slots: int) -> Accounts:
@@ -46,15 +48,21 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         off_grid=zeros,
         volume=zeros,
         indicators=init_indicators(price, mp.indicators, static.history),
+        venues=VenueMarket.start(price, static.n_venues),
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []
     for i, spec in enumerate(static.families):
         family = get_family(spec.kind)
-        accounts.append(init_accounts(spec, params.accounts[i], family.n_slots(spec)))
+        slots = family.n_slots(spec) * static.n_venues  # slot v * O + o: slot o on venue v
+        accounts.append(init_accounts(spec, params.accounts[i], slots))
         extras.append(family.init_extra(spec, params.strategies[i], keys[i]))
     fundamentals = init_fundamentals(price, params.fundamentals)
-    return SimState(jnp.int32(0), market, fundamentals, tuple(accounts), tuple(extras))
+    state = SimState(jnp.int32(0), market, fundamentals, tuple(accounts), tuple(extras))
+    if static.max_delay:
+        view = observe(state, params)
+        state = state.replace(latency=init_latency(static, view, state.accounts))
+    return state
 
 
 def run_scenario(static: SimStatic, params: SimParams, key, n_ticks: int):

@@ -30,6 +30,12 @@ class SimStatic:
         history: H, closes kept per symbol for window indicators.
         depth: the per-level depth record (``record.depth``, ``record.depth_every``);
             off by default, and then compiled out.
+        n_venues: V, venues (exchanges); every (venue, symbol) pair has its own book
+            (:mod:`qtgjax.sim.venues`).
+        routes: per family, its routing rule (one of ``qtgjax.sim.venues.ROUTES``);
+            empty means ``fixed`` for every family.
+        max_delay: D, the most ticks an order may be in flight (ring size D + 1); 0 = no
+            latency, nothing of :mod:`qtgjax.sim.latency` compiled in.
     """
 
     n_symbols: int = static_field()
@@ -38,6 +44,13 @@ class SimStatic:
     families: tuple[FamilySpec, ...] = static_field()
     history: int = static_field(default=64)
     depth: DepthSpec = static_field(default=DepthSpec())
+    n_venues: int = static_field(default=1)
+    routes: tuple[str, ...] = static_field(default=())
+    max_delay: int = static_field(default=0)
+
+    def route(self, family: int) -> str:
+        """Routing rule of family ``family``."""
+        return self.routes[family] if self.routes else "fixed"
 
 
 @pytree
@@ -98,12 +111,17 @@ class SimParams:
         fundamentals: :class:`FundamentalParams`.
         accounts: per family, :class:`AccountParams`.
         strategies: per family, the family's own ``Params``.
+        venues: :class:`~qtgjax.sim.venues.VenueParams` (None: one venue clearing every
+            tick with no fees of its own).
+        latency: :class:`~qtgjax.sim.latency.LatencyParams` [F, V] (None: no latency).
     """
 
     market: MarketParams
     fundamentals: FundamentalParams
     accounts: tuple[AccountParams, ...]
     strategies: tuple[Any, ...]
+    venues: Any = None
+    latency: Any = None
 
 
 @pytree
@@ -121,6 +139,8 @@ class MarketState:
         off_grid: int32[S] orders cancelled so far because they fell off the grid.
         volume: int32[S] lots traded in the last auction.
         indicators: streaming indicator state.
+        venues: :class:`~qtgjax.sim.venues.VenueMarket`, the same per (venue, symbol);
+            the fields above are the consolidated tape (one venue: that venue's).
     """
 
     last_price: jnp.ndarray
@@ -133,6 +153,7 @@ class MarketState:
     off_grid: jnp.ndarray
     volume: jnp.ndarray
     indicators: IndicatorState
+    venues: Any = None
 
 
 @pytree
@@ -158,6 +179,7 @@ class SimState:
         fundamentals: :class:`FundamentalState`.
         accounts: per family, :class:`~qtgjax.market.types.Accounts`.
         extras: per family, its own state pytree.
+        latency: :class:`~qtgjax.sim.latency.LatencyState` (None when max_delay = 0).
     """
 
     tick: jnp.ndarray
@@ -165,6 +187,7 @@ class SimState:
     fundamentals: FundamentalState
     accounts: tuple[Accounts, ...]
     extras: tuple[Any, ...]
+    latency: Any = None
 
 
 @pytree
@@ -188,6 +211,12 @@ class TickRecord:
         traded: int32[F] lots each family bought plus sold in this tick.
         fills: int32[F] orders of each family that (partly) filled in this tick.
         fees: Money[F] fees each family paid in this tick (negative = net rebates).
+        venues: :class:`~qtgjax.sim.venues.VenueRecord` per (venue, symbol) when V > 1
+            (None with one venue: the fields above are the venue's). With several venues
+            the fields above are consolidated: volume, flow and depth summed over venues,
+            prices those of the venue that traded most, quotes the best across venues.
+        latency: :class:`~qtgjax.sim.latency.LatencyRecord` int32[F, V] message counts
+            (None when max_delay = 0).
     """
 
     open: jnp.ndarray
@@ -208,3 +237,5 @@ class TickRecord:
     traded: jnp.ndarray
     fills: jnp.ndarray
     fees: Money
+    venues: Any = None
+    latency: Any = None
