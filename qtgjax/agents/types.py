@@ -66,6 +66,9 @@ class Family(abc.ABC):
     Params: ClassVar[type]
     config_schema: ClassVar[dict[str, tuple[float, float]]]
     external: ClassVar[bool] = False  # orders come from outside (an RL env), not a strategy
+    # market infrastructure (the liquidity pool, the fee account), not a trading strategy:
+    # league tables list it apart from the trading families
+    infrastructure: ClassVar[bool] = False
 
     def n_slots(self, spec: FamilySpec) -> int:
         """Order slots per (agent, symbol); most families quote one order."""

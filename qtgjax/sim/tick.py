@@ -178,7 +178,7 @@ def taker_flow(orders, fills) -> jnp.ndarray:
 
 
 def record_tick(
-    before: MarketState, state: SimState, volume, flow, clear_price, residual, fills, fees
+    before: MarketState, state: SimState, volume, flow, clear_price, residual, fills, flows
 ):
     accounts = state.accounts
     open_, close = before.last_price, state.market.last_price
@@ -200,7 +200,9 @@ def record_tick(
         position=jnp.stack([a.position.sum(0) for a in accounts]),
         traded=jnp.stack([f.sum() for f in fills]),
         fills=jnp.stack([(f > 0).sum() for f in fills]),
-        fees=fees,
+        fees=flows.fees,
+        dividends=flows.dividends,
+        borrow=flows.borrow,
     )
 
 
@@ -210,20 +212,25 @@ def _stack_money(items) -> money.Money:
 
 def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fills, price, fund):
     """Every family's fills, fees, borrow costs and dividends; fees go to the fee account.
-    Returns the new accounts and the fees each family paid, Money[F].
+    Returns the new accounts and the :class:`Flows` of each family, Money[F].
 
     Borrow costs are charged, and dividends paid, every ``dividend_period`` ticks.
     """
     is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
     dividend = dividend_ticks(fund)
     mark = jnp.where(price > 0, price, state.market.last_price)  # (S,) ticks
-    accounts, paid = [], []
+    accounts, paid, received, borrowed = [], [], [], []
     for acct, o, f, limits in zip(state.accounts, orders, fills, params.accounts, strict=True):
         fees = trading_fees(o, f, price, limits)
         paid.append(money.sum_exact(money.from_int(fees), 0))
         acct = settle_fills(acct, o, f, price)
-        acct = charge(acct, fees + borrow_costs(acct.position, mark, limits, is_payday))
-        accounts.append(pay_dividends(acct, dividend, is_payday))
+        borrow = borrow_costs(acct.position, mark, limits, is_payday)
+        borrowed.append(money.sum_exact(money.from_int(borrow), 0))
+        acct = charge(acct, fees + borrow)
+        before = acct.external
+        acct = pay_dividends(acct, dividend, is_payday)
+        received.append(money.sum_exact(money.sub(acct.external, before), 0))
+        accounts.append(acct)
     paid = _stack_money(paid)  # Money[F]
     house = fee_account_index(static)
     if house is not None:
@@ -231,7 +238,22 @@ def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fi
         accounts[house] = credit_external(
             accounts[house], money.Money(*(x[None] for x in collected))
         )
-    return tuple(accounts), paid
+    return tuple(accounts), Flows(paid, _stack_money(received), _stack_money(borrowed))
+
+
+class Flows(NamedTuple):
+    """Cash that crossed the traded market's boundary in one tick, Money[F] per family.
+
+    Attributes:
+        fees: trading fees paid (negative = net rebates); the fee account's collection is
+            not in here (it is credited as external cash).
+        dividends: dividends received (shorts pay them: negative).
+        borrow: borrow costs of short positions paid.
+    """
+
+    fees: money.Money
+    dividends: money.Money
+    borrow: money.Money
 
 
 def fee_account_index(static: SimStatic) -> int | None:
@@ -258,10 +280,10 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     residual = cleared.residual
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
     orders = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
-    accounts, fees = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
+    accounts, flows = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
     dropped = cleared.dropped[:, None]  # [S, 1]: update_market counts dropped.sum(-1)
     market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     flow = taker_flow(orders, fills)
-    record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, fees)
+    record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, flows)
     return new_state, record, (residual, state.market.anchor)

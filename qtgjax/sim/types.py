@@ -188,6 +188,8 @@ class TickRecord:
         traded: int32[F] lots each family bought plus sold in this tick.
         fills: int32[F] orders of each family that (partly) filled in this tick.
         fees: Money[F] fees each family paid in this tick (negative = net rebates).
+        dividends: Money[F] dividends each family received in this tick (shorts pay).
+        borrow: Money[F] borrow costs each family paid in this tick.
     """
 
     open: jnp.ndarray
@@ -208,3 +210,5 @@ class TickRecord:
     traded: jnp.ndarray
     fills: jnp.ndarray
     fees: Money
+    dividends: Money
+    borrow: Money
