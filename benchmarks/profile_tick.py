@@ -43,10 +43,10 @@ def prepare(static, params, state, key):
     orders, _ = act_all(static, params, state, view, key)
     cleared = clear_book(orders, state.market.anchor, state.market.last_price, static)
     kept = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
-    accounts, fees = settle_all(
+    accounts, flows = settle_all(
         static, params, state, kept, cleared.fills, cleared.price, state.fundamentals
     )
-    return dict(orders=orders, kept=kept, cleared=cleared, accounts=accounts, fees=fees)
+    return dict(orders=orders, kept=kept, cleared=cleared, accounts=accounts, flows=flows)
 
 
 def stages(static):
@@ -79,7 +79,7 @@ def stages(static):
         c, after = x["cleared"], state.replace(accounts=x["accounts"])
         flow = taker_flow(x["kept"], c.fills)
         return record_tick(
-            state.market, after, c.volume, flow, c.price, c.residual, c.fills, x["fees"]
+            state.market, after, c.volume, flow, c.price, c.residual, c.fills, x["flows"]
         )
 
     def whole(params, state, key, x):

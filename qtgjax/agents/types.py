@@ -120,7 +120,10 @@ class Family(abc.ABC):
     config_choices: ClassVar[dict[str, dict[str, int]]] = {}
     collects_fees: ClassVar[bool] = False
     env_driven: ClassVar[bool] = False
-    external: ClassVar[bool] = False
+    external: ClassVar[bool] = False  # orders come from outside (an RL env), not a strategy
+    # market infrastructure (the liquidity pool, the fee account), not a trading strategy:
+    # league tables list it apart from the trading families
+    infrastructure: ClassVar[bool] = False
     default_config: ClassVar[dict | None] = None
 
     def __init_subclass__(cls, **kwargs):

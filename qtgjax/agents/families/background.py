@@ -50,6 +50,7 @@ class BackgroundPool(Family):
     skewed against the pool's inventory, and scaled per side by a log-normal factor.
     """
 
+    infrastructure = True
     kind = "background"
     Params = BackgroundParams
 

@@ -23,6 +23,7 @@ class FeeAccount(Family):
     traded market, so that the conservation identity holds with fees switched on.
     """
 
+    infrastructure = True
     kind = "fee_account"
     collects_fees = True
     Params = FeeAccountParams
