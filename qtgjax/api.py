@@ -147,7 +147,7 @@ def simulate(config: Mapping | None = None, overrides: Sequence[str] | str = ())
         >>> import polars as pl, qtgjax
         >>> res = qtgjax.simulate(overrides=["scenarios=2", "ticks=50"])
         >>> sorted(res.tables())
-        ['agents', 'positions', 'ticks']
+        ['agents', 'family_pnl', 'positions', 'ticks']
         >>> int(res.tables()["agents"].group_by("scenario").agg(
         ...     (pl.col("cash_end") - pl.col("cash_start") - pl.col("external_cash")).sum()
         ... )["cash_end"].abs().max())
