@@ -25,15 +25,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build_wheel(dest: Path) -> Path:
-    """``pip wheel --no-deps`` of the clone into ``dest``; the wheel's path."""
+EXAMPLE = REPO / "examples" / "qtgjax-example"
+
+
+def build_wheel(dest: Path, project: Path = REPO) -> Path:
+    """``pip wheel --no-deps`` of ``project`` into ``dest``; the wheel's path."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), str(project)],
         check=True,
         capture_output=True,
         text=True,
     )
-    (wheel,) = dest.glob("qtgjax-*.whl")
+    name = "qtgjax_example" if project == EXAMPLE else "qtgjax"
+    (wheel,) = dest.glob(f"{name}-*.whl")
     return wheel
 
 
@@ -78,7 +82,8 @@ def run(cmd, cwd, env, ok=True):
 def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("wheel")
     wheel = build_wheel(root / "dist")
-    bin_dir = fresh_venv(root / "venv", wheel)
+    example = build_wheel(root / "dist_example", EXAMPLE)
+    bin_dir = fresh_venv(root / "venv", wheel, example)
     work = root / "work"  # not the clone
     work.mkdir()
     return wheel, bin_dir, work
@@ -148,3 +153,82 @@ def test_user_config_folder_on_the_search_path(installed):
     bad = run([str(bin_dir / "python"), "-c", "import qtgjax; qtgjax.load_config()"], work,
               env_for(bin_dir, QTGJAX_CONFIG_PATH=str(work / "nowhere")), ok=False)
     assert bad.returncode != 0 and "QTGJAX_CONFIG_PATH" in bad.stderr and "nowhere" in bad.stderr
+
+
+SMALL_RUN = ["scenarios=1", "ticks=30", "market.symbols=1", "market.initial_price=[1000]",
+             "market.sectors=[0]", "market.levels=32", "market.recentre=8",
+             "families.noise.n_agents=30", "families.fundamental.n_agents=4",
+             "families.momentum.n_agents=4", "families.market_maker.n_agents=2"]
+TINY_TRAIN = [
+    "progress=false", "ppo.num_envs=4", "ppo.num_steps=10", "ppo.total_timesteps=80",
+    "ppo.num_minibatches=2", "network.hidden=[16]", "eval.episodes=4", "+env.horizon=10",
+    "+env.warmup=5",
+    "+env.market=['~agents@families.momentum','~agents@families.fundamental',"
+    "'~agents@families.market_maker','families.noise.n_agents=40',"
+    "'families.avellaneda_stoikov.n_agents=4']",
+]
+
+
+def test_example_project_by_entry_points(installed):
+    """The example's family and task, installed next to qtgjax, run through qtgjax-run and
+    qtgjax-train, and its own tests run check_family over its family."""
+    import shutil
+
+    import polars as pl
+
+    _, bin_dir, work = installed
+    env = env_for(bin_dir)
+    proc = run(["qtgjax-run", *SMALL_RUN, "+agents@families.fade=ema_fade",
+                "families.fade.n_agents=5", "out=E"], work, env)
+    assert "cash error 0, share error 0" in proc.stdout
+    agents = pl.read_parquet(work / "E" / "agents.parquet")
+    fade = agents.filter(pl.col("family") == "fade")
+    assert fade["kind"].to_list() == ["ema_fade"] and fade["volume"].sum() > 0
+
+    proc = run(["qtgjax-train", "task=coarse_trading", *TINY_TRAIN, "out=T"], work, env)
+    summary = json.loads((work / "T" / "summary.json").read_text())
+    assert summary["task"] == "coarse_trading"
+    assert {c["baseline"] for c in summary["comparisons"]} == {"random"}
+
+    shutil.copytree(EXAMPLE / "tests", work / "example_tests")
+    run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "example_tests"], work, env)
+
+
+def test_broken_plugins_are_named_before_compiling(installed, tmp_path):
+    """A plugin that fails to import, or takes a kind already registered: one line naming
+    the package and the entry point, exit 2, before anything compiles."""
+    _, bin_dir, work = installed
+    site = tmp_path / "site"
+    for name, body, target in [
+        ("broken", "raise ImportError('no such thing: talib_extra')", "broken:Fam"),
+        ("clash", "from qtgjax.agents.families.noise import NoiseParams, NoiseTrader\n"
+                  "from qtgjax.agents.types import Family\n"
+                  "class Fam(Family):\n    kind = 'noise'\n    Params = NoiseParams\n"
+                  "    act = NoiseTrader.act", "clash:Fam"),
+    ]:
+        pkg = site / name
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text(body + "\n")
+        dist = site / f"{name}_plugin-0.1.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-plugin\n"
+                                       "Version: 0.1\n")
+        kind = "ema_fade2" if name == "broken" else "noise"
+        (dist / "entry_points.txt").write_text(
+            f"[qtgjax.families]\n{kind} = {target}\n"
+        )
+        env = env_for(bin_dir, PYTHONPATH=str(site))
+        proc = run(["qtgjax-run", *SMALL_RUN, "out=B"], work, env, ok=False)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        line = proc.stderr.strip().splitlines()[-1]
+        assert f"plugin {name}-plugin (qtgjax.families: {kind} = {target})" in line, line
+        want = "failed to import: ImportError" if name == "broken" else "registered twice"
+        assert want in line and "Traceback" not in proc.stderr
+        shutil_rm(site)
+
+
+def shutil_rm(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)
