@@ -176,6 +176,11 @@ class SignalStrategy(Family):
         """The family's own per-agent state (e.g. thresholds); none by default."""
         return ()
 
+    def update_signal_extra(self, spec: FamilySpec, params, extra, accounts, view):
+        """The family's own state for this tick, before :meth:`signal` reads it (e.g. an
+        SDK strategy's memory); unchanged by default."""
+        return extra
+
     @abc.abstractmethod
     def signal(self, spec: FamilySpec, params, extra, accounts: Accounts, view: MarketView):
         """(signal int32[N, S] in {-1, 0, 1}, exit bool[N, S]) for this tick."""
@@ -197,7 +202,9 @@ class SignalStrategy(Family):
     def act(self, spec, params, extra: MachineState, accounts, view, key):
         bits = random_bits(key, (spec.n_agents, spec.n_symbols))
         active = bernoulli_from_bits(bits, params.p_active)
-        raw, exit_now = self.signal(spec, params, extra.signal_extra, accounts, view)
+        own = self.update_signal_extra(spec, params, extra.signal_extra, accounts, view)
+        extra = extra.replace(signal_extra=own)
+        raw, exit_now = self.signal(spec, params, own, accounts, view)
         ready = view.indicators.ready
         signal = jnp.where(ready, raw, 0).astype(jnp.int32)
         worth = wealth(accounts, view.last_price)

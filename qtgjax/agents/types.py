@@ -160,6 +160,11 @@ class Family(abc.ABC):
         ``params`` (a copy: pop the keys read); scalars go through ``config_schema``."""
         return {}
 
+    def validate(self, spec: FamilySpec, params: Any) -> None:
+        """Refuse, before compiling, what only the market's sizes reveal (e.g. an SDK
+        function returning the wrong shapes): raise ``ConfigError`` naming the family."""
+        return None
+
     def init_extra(self, spec: FamilySpec, params: Any, key: jax.Array) -> Any:
         """Family-specific per-agent state (a pytree of [N, ...] arrays); none by default."""
         return ()

@@ -42,13 +42,20 @@ def agent_file_overrides(args: Sequence[str]) -> list[str]:
     return out + searchpath_override([folder] if folder is not None else [])
 
 
-def hydra_args(args: Sequence[str]) -> list[str]:
+def hydra_args(args: Sequence[str], prog: str = "qtgjax") -> list[str]:
     """What every Hydra entry point does to its arguments first: agent files made into
     group options, the user's config folders (``QTGJAX_CONFIG_PATH``) on the search path,
-    plugin families' default configs offered as ``agents`` options."""
-    from qtgjax.plugins import store_family_configs
+    plugin families' default configs offered as ``agents`` options. A broken plugin or
+    config folder ends the program with one line naming it (exit 2)."""
+    import sys
 
-    store_family_configs()
-    if any(a.startswith("hydra.searchpath=") for a in args):
-        return list(args)
-    return agent_file_overrides(args)
+    from qtgjax.plugins import PluginError, store_family_configs
+
+    try:
+        store_family_configs()
+        if any(a.startswith("hydra.searchpath=") for a in args):
+            return list(args)
+        return agent_file_overrides(args)
+    except (PluginError, NotADirectoryError) as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        sys.exit(2)

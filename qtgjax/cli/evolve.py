@@ -69,7 +69,7 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    sys.argv[1:] = hydra_args(sys.argv[1:])
+    sys.argv[1:] = hydra_args(sys.argv[1:], "qtgjax-evolve")
     _app()
 
 
@@ -103,7 +103,7 @@ def _league_app(cfg: DictConfig) -> None:
 
 
 def league_main() -> None:
-    sys.argv[1:] = hydra_args(sys.argv[1:])
+    sys.argv[1:] = hydra_args(sys.argv[1:], "qtgjax-league")
     _league_app()
 
 

@@ -75,5 +75,5 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     check_out_arg(PROG, sys.argv[1:])
-    sys.argv[1:] = hydra_args(sys.argv[1:])  # +agents@families.X=FILE.yaml, plugins, paths
+    sys.argv[1:] = hydra_args(sys.argv[1:], PROG)  # +agents@families.X=FILE.yaml, plugins, paths
     _app()

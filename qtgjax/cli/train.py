@@ -87,7 +87,7 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     check_out_arg("qtgjax-train", sys.argv[1:])
-    sys.argv[1:] = hydra_args(sys.argv[1:])
+    sys.argv[1:] = hydra_args(sys.argv[1:], "qtgjax-train")
     _app()
 
 

@@ -281,6 +281,7 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
     strategy_params = family.Params(
         **{k: arrays[k] if k in arrays else _scalar(strategy[k]) for k in names}
     )
+    family.validate(spec, strategy_params)
     return spec, account_params, strategy_params
 
 
