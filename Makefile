@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/install-debian-packages
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

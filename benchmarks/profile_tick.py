@@ -45,10 +45,10 @@ def prepare(static, params, state, key):
     cleared = clear_book(orders, state.market.anchor, state.market.last_price, static)
     kept = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
     mark = jnp.where(cleared.price > 0, cleared.price, state.market.last_price)
-    accounts, fees = settle_all(
+    accounts, flows = settle_all(
         static, params, state, kept, cleared.fills, cleared.price, state.fundamentals, mark
     )
-    return dict(orders=orders, kept=kept, cleared=cleared, accounts=accounts, fees=fees)
+    return dict(orders=orders, kept=kept, cleared=cleared, accounts=accounts, flows=flows)
 
 
 def stages(static):
@@ -83,7 +83,7 @@ def stages(static):
     def record(params, state, key, x):
         c, after = x["cleared"], state.replace(accounts=x["accounts"])
         flow = taker_flow(x["kept"], c.fills)
-        return record_tick(state.market, after, c, flow, c.fills, x["fees"], static)
+        return record_tick(state.market, after, c, flow, c.fills, x["flows"], static)
 
     def whole(params, state, key, x):
         return step(static, params, state, key)

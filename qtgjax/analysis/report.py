@@ -167,8 +167,11 @@ def league_sections(study: Study, folder: Path) -> list[str]:
     name = save(league_chart(league), folder, "pnl_league.png")
     return [
         "<h2>P&amp;L league table by family</h2>",
-        "<p class='note'>P&amp;L per agent in currency, mean over all scenarios with 95% "
-        "interval; other columns are means over scenarios.</p>",
+        "<p class='note'>Trading families ranked by trading P&amp;L per agent (fills' cash "
+        "plus the lots traded marked at the last price; no dividends, no endowment "
+        "revaluation), currency, mean over all scenarios with 95% interval; the pool and "
+        "the fee account are infrastructure, listed last, unranked. pnl_per_agent is the "
+        "total P&amp;L; other columns are means over scenarios.</p>",
         html_table(league),
         f"<img src='{name}'>",
     ]

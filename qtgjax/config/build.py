@@ -286,7 +286,7 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
 
 def named_choices(family, params: dict, path: str) -> dict:
     """Replace names of choices (e.g. sizing: kelly) by their numbers."""
-    for key, choices in getattr(family, "config_choices", {}).items():
+    for key, choices in family.config_choices.items():
         value = params.get(key)
         if isinstance(value, str):
             if value not in choices:
@@ -310,8 +310,8 @@ def check_family_fits(family, spec: FamilySpec, strategy: dict, account: dict, p
 
 
 def check_fee_account(families_cfg: Mapping) -> None:
-    """Fees need exactly one fee account (one agent) to collect them."""
-    houses = [n for n, c in families_cfg.items() if c.get("kind") == "fee_account"]
+    """Fees need exactly one fee account (``Family.collects_fees``, one agent) to collect them."""
+    houses = [n for n, c in families_cfg.items() if get_family(c["kind"]).collects_fees]
     if len(houses) > 1:
         raise ConfigError(f"families: {len(houses)} fee_account families {houses}; use one")
     if houses and families_cfg[houses[0]]["n_agents"] != 1:

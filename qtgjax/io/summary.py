@@ -47,22 +47,27 @@ def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None)
 
 
 def family_summary(agents: pl.DataFrame, tick_size: float) -> pl.DataFrame:
-    """P&L league table: per family, means over scenarios, best P&L first (currency)."""
-    return (
+    """P&L league table: per family, means over scenarios (currency); the trading families
+    ranked by trading P&L per agent, best first, then the infrastructure (unranked)."""
+    table = (
         agents.group_by("family", "kind")
         .agg(
+            pl.col("infrastructure").first(),
             pl.col("n_agents").first(),
+            pl.col("pnl_trading_per_agent").mean(),
             (pl.col("pnl").mean() * tick_size).alias("pnl_mean"),
             pl.col("pnl_per_agent").mean().alias("pnl_per_agent"),
+            *[(pl.col(c).mean() * tick_size).alias(c) for c in ("pnl_holding", "dividends")],
             pl.col("trades").mean().alias("trades"),
             pl.col("volume").mean().alias("volume_lots"),
             (pl.col("fees").mean() * tick_size).alias("fees"),
             pl.col("sharpe").mean(),
             pl.col("max_drawdown").mean(),
         )
-        .sort("pnl_per_agent", descending=True)
-        .with_row_index("rank", offset=1)
+        .sort("infrastructure", "pnl_trading_per_agent", descending=[False, True])
     )
+    rank = pl.when(~pl.col("infrastructure")).then(pl.int_range(1, pl.len() + 1))
+    return table.with_columns(rank.alias("rank")).select("rank", pl.exclude("rank"))
 
 
 def conservation_errors(tables: dict[str, pl.DataFrame]) -> tuple[int, int]:

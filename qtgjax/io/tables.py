@@ -11,9 +11,11 @@ import numpy as np
 import polars as pl
 
 from qtgjax import risk
+from qtgjax.agents.registry import get_family
 from qtgjax.io.price_limits import at_price_limit
 from qtgjax.market import money
 from qtgjax.sim.rollout import Rollout
+from qtgjax.sim.tick import fee_account_index
 from qtgjax.sim.types import SimStatic
 
 
@@ -113,6 +115,61 @@ def risk_metrics(wealth: np.ndarray, periods: float = TICKS_PER_YEAR) -> dict[st
     return {k: np.where(valid, np.asarray(v, np.float64), np.nan) for k, v in metrics.items()}
 
 
+def pnl_parts(static: SimStatic, out: Rollout) -> dict[str, np.ndarray]:
+    """The exact split of each family's ``pnl``, int64[B, F] cash units each:
+    ``pnl_trading + pnl_holding + dividends - fees - borrow == pnl``.
+
+    * ``pnl_trading``: the cash of its fills (sales in, purchases out) plus the lots it
+      traded since the start (``position_end - position_start``) at the last price.
+    * ``pnl_holding``: the starting endowment revalued, ``position_start * (last - initial
+      price)``.
+    * ``dividends``: received (shorts pay them). ``borrow``: borrow costs paid.
+    * ``fees``: trading fees paid net of rebates; the fee account's is minus what it collected.
+    """
+    rec = out.records
+    dividends = money.to_int64(rec.dividends).sum(1)  # (B, F)
+    borrow = money.to_int64(rec.borrow).sum(1)
+    fees = money.to_int64(rec.fees).sum(1)
+    house = fee_account_index(static)
+    if house is not None:
+        fees[:, house] -= fees.sum(1)
+    agents = [
+        agent_pnl(a0, a1, out)
+        for a0, a1 in zip(out.initial.accounts, out.final.accounts, strict=True)
+    ]
+    return {
+        "pnl_trading": np.stack([a["pnl_trading"].sum(-1) for a in agents], -1),
+        "pnl_holding": np.stack([a["pnl_holding"].sum(-1) for a in agents], -1),
+        "dividends": dividends,
+        "fees": fees,
+        "borrow": borrow,
+    }
+
+
+def agent_pnl(start, end, out: Rollout) -> dict[str, np.ndarray]:
+    """One family's agents' P&L parts, int64[B, N] cash units each: ``pnl_trading``,
+    ``pnl_holding`` and ``external_cash`` (dividends - fees - borrow); they sum to ``pnl``.
+
+    Args:
+        start, end: the family's :class:`~qtgjax.market.types.Accounts` before the first
+            and after the last tick (leading scenario axis B).
+    """
+    price0 = np.asarray(out.initial.market.last_price, np.int64)[:, None, :]  # (B, 1, S)
+    price1 = np.asarray(out.final.market.last_price, np.int64)[:, None, :]
+    pos0 = np.asarray(start.position, np.int64)  # (B, N, S)
+    pos1 = np.asarray(end.position, np.int64)
+    external = money.to_int64(end.external) - money.to_int64(start.external)  # (B, N)
+    fill_cash = money.to_int64(end.cash) - money.to_int64(start.cash) - external
+    trading = fill_cash + ((pos1 - pos0) * price1).sum(-1)
+    holding = (pos0 * (price1 - price0)).sum(-1)
+    return {
+        "pnl": trading + holding + external,
+        "pnl_trading": trading,
+        "pnl_holding": holding,
+        "external_cash": external,
+    }
+
+
 def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
     """One row per (scenario, family): exact cash flows, activity, P&L and risk metrics."""
     rec = out.records
@@ -129,6 +186,7 @@ def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenar
     wealth = family_wealth(out)
     n_agents = np.array([f.n_agents for f in static.families])
     pnl = wealth[:, -1] - wealth[:, 0]
+    parts = pnl_parts(static, out)
     columns = {
         "scenario": np.repeat(np.arange(n_b) + first_scenario, len(n_agents)),
         "family": [f.name for f in static.families] * n_b,
@@ -139,12 +197,29 @@ def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenar
         "external_cash": external.ravel(),
         "pnl": pnl.ravel(),
         "pnl_per_agent": (pnl * tick_size / n_agents).ravel(),
+        **{name: part.ravel() for name, part in parts.items()},
+        "pnl_trading_per_agent": (parts["pnl_trading"] * tick_size / n_agents).ravel(),
+        **trading_quantiles(out, tick_size),
+        "infrastructure": [get_family(f.kind).infrastructure for f in static.families] * n_b,
         "trades": np.asarray(rec.fills, np.int64).sum(1).ravel(),
         "volume": np.asarray(rec.traded, np.int64).sum(1).ravel(),
-        "fees": money.to_int64(rec.fees).sum(1).ravel(),
     }
     columns.update({k: v.ravel() for k, v in risk_metrics(wealth).items()})
     return pl.DataFrame(columns, schema=AGENTS_SCHEMA)
+
+
+QUANTILES = (10, 50, 90)  # per-agent quantiles summarised per family, percent
+
+
+def trading_quantiles(out: Rollout, tick_size: float) -> dict[str, np.ndarray]:
+    """float64[B * F] per family and scenario: the 10/50/90% quantiles of its agents'
+    trading P&L, currency per agent."""
+    per_family = [
+        np.percentile(agent_pnl(a0, a1, out)["pnl_trading"] * tick_size, QUANTILES, axis=-1)
+        for a0, a1 in zip(out.initial.accounts, out.final.accounts, strict=True)
+    ]  # each (Q, B)
+    stacked = np.stack(per_family, -1)  # (Q, B, F)
+    return {f"pnl_trading_p{q}": stacked[i].ravel() for i, q in enumerate(QUANTILES)}
 
 
 AGENTS_SCHEMA = {
@@ -157,9 +232,16 @@ AGENTS_SCHEMA = {
     "external_cash": pl.Int64,
     "pnl": pl.Int64,
     "pnl_per_agent": pl.Float64,
+    "pnl_trading": pl.Int64,
+    "pnl_holding": pl.Int64,
+    "dividends": pl.Int64,
+    "fees": pl.Int64,
+    "borrow": pl.Int64,
+    "pnl_trading_per_agent": pl.Float64,
+    **{f"pnl_trading_p{q}": pl.Float64 for q in QUANTILES},
+    "infrastructure": pl.Boolean,
     "trades": pl.Int64,
     "volume": pl.Int64,
-    "fees": pl.Int64,
     "sharpe": pl.Float64,
     "sortino": pl.Float64,
     "max_drawdown": pl.Float64,

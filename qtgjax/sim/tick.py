@@ -270,7 +270,7 @@ def taker_flow(orders, fills) -> jnp.ndarray:
     return jnp.sum(jnp.stack(signed), axis=0).astype(jnp.int32)
 
 
-def record_tick(before: MarketState, state: SimState, cleared: Cleared, flow, fills, fees, static):
+def record_tick(before: MarketState, state: SimState, cleared: Cleared, flow, fills, flows, static):
     """The tick's record: consolidated per symbol, and per venue when V > 1."""
     accounts, n_venues = state.accounts, static.n_venues
     open_, close = before.last_price, state.market.last_price
@@ -296,7 +296,9 @@ def record_tick(before: MarketState, state: SimState, cleared: Cleared, flow, fi
         position=jnp.stack([a.position.sum(0) for a in accounts]),
         traded=jnp.stack([f.sum() for f in fills]),
         fills=jnp.stack([(f > 0).sum() for f in fills]),
-        fees=fees,
+        fees=flows.fees,
+        dividends=flows.dividends,
+        borrow=flows.borrow,
         venues=None if n_venues == 1 else venue_record(before.venues, state.market.venues, flow),
     )
 
@@ -327,7 +329,7 @@ def settle_all(
     static: SimStatic, params: SimParams, state: SimState, orders, fills, price, fund, mark
 ):
     """Every family's fills, fees, borrow costs and dividends; fees go to the fee account.
-    Returns the new accounts and the fees each family paid, Money[F].
+    Returns the new accounts and the :class:`Flows` of each family, Money[F].
 
     ``price``: int32[V * S] clearing price of each book; ``mark``: int32[S] the
     consolidated price short positions are valued at. Fees are each family's rates plus
@@ -337,13 +339,18 @@ def settle_all(
     is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
     dividend = dividend_ticks(fund)
     n_symbols, n_venues = static.n_symbols, static.n_venues
-    accounts, paid = [], []
+    accounts, paid, received, borrowed = [], [], [], []
     for acct, o, f, limits in zip(state.accounts, orders, fills, params.accounts, strict=True):
         rates = venue_limits(limits, params.venues, n_symbols)
         fees, acct = settle_on_venues(acct, o, f, price, rates, n_venues)
         paid.append(money.sum_exact(money.from_int(fees), 0))
-        acct = charge(acct, fees + borrow_costs(acct.position, mark, limits, is_payday))
-        accounts.append(pay_dividends(acct, dividend, is_payday))
+        borrow = borrow_costs(acct.position, mark, limits, is_payday)
+        borrowed.append(money.sum_exact(money.from_int(borrow), 0))
+        acct = charge(acct, fees + borrow)
+        before = acct.external
+        acct = pay_dividends(acct, dividend, is_payday)
+        received.append(money.sum_exact(money.sub(acct.external, before), 0))
+        accounts.append(acct)
     paid = _stack_money(paid)  # Money[F]
     house = fee_account_index(static)
     if house is not None:
@@ -351,13 +358,28 @@ def settle_all(
         accounts[house] = credit_external(
             accounts[house], money.Money(*(x[None] for x in collected))
         )
-    return tuple(accounts), paid
+    return tuple(accounts), Flows(paid, _stack_money(received), _stack_money(borrowed))
+
+
+class Flows(NamedTuple):
+    """Cash that crossed the traded market's boundary in one tick, Money[F] per family.
+
+    Attributes:
+        fees: trading fees paid (negative = net rebates); the fee account's collection is
+            not in here (it is credited as external cash).
+        dividends: dividends received (shorts pay them: negative).
+        borrow: borrow costs of short positions paid.
+    """
+
+    fees: money.Money
+    dividends: money.Money
+    borrow: money.Money
 
 
 def fee_account_index(static: SimStatic) -> int | None:
-    """Index of the family that collects fees (kind ``fee_account``), if any."""
-    kinds = [spec.kind for spec in static.families]
-    return kinds.index("fee_account") if "fee_account" in kinds else None
+    """Index of the family that collects fees (``Family.collects_fees``), if any."""
+    houses = [i for i, spec in enumerate(static.families) if get_family(spec.kind).collects_fees]
+    return houses[0] if houses else None
 
 
 def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:
@@ -396,12 +418,12 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
         static,
     )
     mark = jnp.where(clear_price > 0, clear_price, state.market.last_price)  # (S,) ticks
-    accounts, fees = settle_all(
+    accounts, flows = settle_all(
         static, params, state, orders, fills, cleared.price, fundamentals, mark
     )
     lat_state, lat_record = (None, None) if latency is None else latency
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras, lat_state)
     flow = taker_flow(books, cleared.fills)
-    record = record_tick(state.market, new_state, cleared, flow, fills, fees, static)
+    record = record_tick(state.market, new_state, cleared, flow, fills, flows, static)
     record = record.replace(latency=lat_record)
     return new_state, record, (cleared.residual, anchor)

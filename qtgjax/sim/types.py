@@ -211,6 +211,8 @@ class TickRecord:
         traded: int32[F] lots each family bought plus sold in this tick.
         fills: int32[F] orders of each family that (partly) filled in this tick.
         fees: Money[F] fees each family paid in this tick (negative = net rebates).
+        dividends: Money[F] dividends each family received in this tick (shorts pay).
+        borrow: Money[F] borrow costs each family paid in this tick.
         venues: :class:`~qtgjax.sim.venues.VenueRecord` per (venue, symbol) when V > 1
             (None with one venue: the fields above are the venue's). With several venues
             the fields above are consolidated: volume, flow and depth summed over venues,
@@ -237,5 +239,7 @@ class TickRecord:
     traded: jnp.ndarray
     fills: jnp.ndarray
     fees: Money
+    dividends: Money
+    borrow: Money
     venues: Any = None
     latency: Any = None
