@@ -16,9 +16,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price
-from qtgjax.agents.families.market_maker import MarketMaker, MarketMakerParams
+from qtgjax.agents.families.market_maker import MarketMaker
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -30,8 +30,8 @@ class VenueArbitrageParams:
     max_qty: int32 lots per order (each side), at most the visible depth on the other side.
     """
 
-    min_edge: jnp.ndarray
-    max_qty: jnp.ndarray
+    min_edge: jnp.ndarray = param(1, 10_000)
+    max_qty: jnp.ndarray = param(1, 65_535)
 
 
 @register
@@ -41,7 +41,6 @@ class VenueArbitrage(Family):
 
     kind = "venue_arbitrage"
     Params = VenueArbitrageParams
-    config_schema = {"min_edge": (1, 10_000), "max_qty": (1, 65_535)}
 
     def n_slots(self, spec):
         return 2
@@ -65,23 +64,45 @@ class VenueArbitrage(Family):
 
 
 @pytree
-class LatencyMarketMakerParams(MarketMakerParams):
-    """:class:`MarketMakerParams` and ``pull_ticks``: float32 ticks a venue's last trade may
-    stray from the consolidated mid before every quote is pulled."""
+class LatencyMarketMakerParams:
+    """The simple market maker's quoting rule (:class:`MarketMakerParams`) and when to pull.
 
-    pull_ticks: jnp.ndarray = None
+    Attributes:
+        half_spread, spread_jitter, quote_size, inventory_skew: as the market maker's.
+        pull_ticks: float32 ticks a venue's last trade may stray from the consolidated mid
+            before every quote is pulled.
+    """
+
+    half_spread: jnp.ndarray = param(0.5, 1e4)
+    spread_jitter: jnp.ndarray = param(0.0, 1e4)
+    quote_size: jnp.ndarray = param(1, 65_535)
+    inventory_skew: jnp.ndarray = param(0.0, 1e3)
+    pull_ticks: jnp.ndarray = param(0.0, 1e4)
+
+
+_QUOTES = (
+    MarketMaker  # the quoting rule it shares (a registered family is final: used, not subclassed)
+)
 
 
 @register
-class LatencyMarketMaker(MarketMaker):
-    """The simple market maker, pulling its quotes while another venue moves away."""
+class LatencyMarketMaker(Family):
+    """The simple market maker's quotes, pulled on every venue while another venue moves."""
 
     kind = "latency_market_maker"
     Params = LatencyMarketMakerParams
-    config_schema = {**MarketMaker.config_schema, "pull_ticks": (0.0, 1e4)}
+
+    def grid_reach(self, params):
+        return float(params.get("half_spread", 0.0)) + float(params.get("spread_jitter", 0.0))
+
+    def n_slots(self, spec):
+        return 2
+
+    def init_extra(self, spec, params, key):
+        return _QUOTES.init_extra(self, spec, params, key)
 
     def act(self, spec, params, extra, accounts, view, key):
-        intent, extra = super().act(spec, params, extra, accounts, view, key)
+        intent, extra = _QUOTES.act(self, spec, params, extra, accounts, view, key)
         if view.venues is None:
             return intent, extra
         moved = jnp.abs(view.venues.last_price.astype(jnp.float32) - view.mid[None])
