@@ -15,6 +15,7 @@ RUN = str(Path(sys.executable).parent / "qtgjax-run")
 
 TICKS_SCHEMA = {
     "scenario": pl.Int64,
+    "venue": pl.Int32,
     "symbol": pl.Int32,
     "tick": pl.Int64,
     "open": pl.Float64,

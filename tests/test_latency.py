@@ -180,3 +180,27 @@ def test_bad_latency_config_names_the_key(overrides, key):
 def test_per_venue_latency_needs_known_venues():
     with pytest.raises(ConfigError, match=r"^families.noise.latency.nowhere"):
         build(load_config(["+families.noise.latency.nowhere=retail"], config_name="venues"))
+
+
+def test_latency_page_totals_and_figures():
+    """The report's latency totals against a hand count, and its two figures render."""
+    import polars as pl
+
+    from qtgjax.analysis.latency import delay_heatmap, delay_over_time, latency_totals
+
+    rows = [  # scenario, tick, family, venue, delivered, late, dropped, delay_sum
+        (0, 0, "a", 0, 2, 0, 1, 6),
+        (0, 1, "a", 0, 1, 1, 0, 1),
+        (1, 0, "a", 1, 0, 0, 2, 0),
+        (0, 0, "b", 0, 4, 0, 0, 0),
+    ]
+    cols = ["scenario", "tick", "family", "venue", "delivered", "late", "dropped", "delay_sum"]
+    lat = pl.DataFrame(rows, schema=cols, orient="row").lazy()
+    totals = latency_totals(lat)
+    got = {(r["family"], r["venue"]): r for r in totals.iter_rows(named=True)}
+    assert (got["a", 0]["delivered"], got["a", 0]["late"], got["a", 0]["dropped"]) == (3, 1, 1)
+    assert got["a", 0]["mean_delay"] == pytest.approx(7 / 3)
+    assert got["a", 1]["mean_delay"] is None and got["a", 1]["dropped"] == 2
+    assert got["b", 0]["mean_delay"] == 0.0
+    for fig in (delay_heatmap(totals), delay_over_time(lat)):
+        assert fig.axes

@@ -224,3 +224,12 @@ def test_latency_counts_reported_per_family_and_venue(venues_run):
     assert 1.0 <= mean <= 2.0
     colocated = per.filter(pl.col("family") == "background")
     assert colocated["delay_sum"].sum() <= colocated["delivered"].sum()  # 0 or 1 tick each
+
+
+def test_same_seed_same_tables(venues_run):
+    """Determinism with venues and latency: the same config runs to the same tables (the
+    second run reuses the compiled market)."""
+    cfg, res = venues_run
+    again = simulate(cfg).tables()
+    for name, table in res.tables().items():
+        assert table.equals(again[name]), name

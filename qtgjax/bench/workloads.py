@@ -10,6 +10,7 @@ A workload file names a market shape and its families::
     symbols_per_sector: 1           # optional: sector of symbol i is i // this
     market: {}                      # merged into conf/config.yaml's market section
     fundamentals: {}                # merged into its fundamentals section
+    venues: {lit: {}, periodic: {batch_interval: 5}}   # optional: several venues
     families:
       noise: {agents: noise, share: 70, params: {p_active: 0.2}}
       exchange: {agents: fee_account, n_agents: 1}
@@ -152,6 +153,8 @@ def sim_config(
     base.market = market
     base.fundamentals = OmegaConf.merge(base.fundamentals, workload.get("fundamentals") or {})
     base.families = family_configs(workload["families"], agents)
+    if workload.get("venues"):  # several venues (conf/venues.yaml's section)
+        base.venues = workload["venues"]
     base.scenarios, base.ticks, base.seed = int(scenarios), int(ticks), int(seed)
     return OmegaConf.to_container(base, resolve=True)
 

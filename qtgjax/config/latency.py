@@ -9,11 +9,11 @@ venue name -> profile. Families without one have no delay on any venue.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import jax.numpy as jnp
 import yaml
 
+from qtgjax.paths import CONF_DIR
 from qtgjax.sim.latency import PROFILE_KEYS, LatencyParams
 
 PROFILE_SCHEMA = {
@@ -32,7 +32,7 @@ ZERO = {
     "regime_ticks": 0,
     "regime_vol_bps": 10.0,
 }
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "conf" / "latency"
+PROFILE_DIR = CONF_DIR / "latency"
 assert tuple(PROFILE_SCHEMA) == PROFILE_KEYS
 
 

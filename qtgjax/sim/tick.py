@@ -204,9 +204,20 @@ def best_quotes(residual: LevelTotals, anchor, n_levels: int):
     return best_bid, best_ask
 
 
-def update_market(m: MarketState, params: SimParams, cleared: Cleared, static: SimStatic):
+def update_market(
+    m: MarketState, params: SimParams, clear_price, volume, residual, dropped, static
+) -> MarketState:
+    """Last price, EMAs, volatility, best quotes and the grid anchor after the auction of
+    a one-venue market (``dropped``: int32[S, 1] orders cancelled off the grid)."""
+    return update_books(m, params, clear_price, volume, residual, dropped.sum(-1), static)[0]
+
+
+def update_books(m: MarketState, params: SimParams, price, volume, residual, dropped, static):
     """Venues' and consolidated last price, EMAs, volatility, best quotes and grid anchors
-    after the auctions (``cleared`` holds the V * S books, venue-major)."""
+    after the auctions of the V * S books (venue-major: ``price``, ``volume``, ``dropped``
+    [V * S], ``residual`` [V * S, K]). Returns (MarketState, consolidated clearing price
+    int32[S], 0 where nothing traded)."""
+    cleared = Cleared((), price, volume, residual, (), dropped)
     mp, n_venues = params.market, static.n_venues
     vm = m.venues
     v_last = jnp.where(cleared.volume > 0, cleared.price, vm.last_price.reshape(-1))
@@ -397,7 +408,15 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     kept = tuple(slot_major(q, n_venues) for q in cleared.kept)
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
     orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
-    market, clear_price = update_market(state.market, params, cleared, static)
+    market, clear_price = update_books(
+        state.market,
+        params,
+        cleared.price,
+        cleared.volume,
+        cleared.residual,
+        cleared.dropped,
+        static,
+    )
     mark = jnp.where(clear_price > 0, clear_price, state.market.last_price)  # (S,) ticks
     accounts, flows = settle_all(
         static, params, state, orders, fills, cleared.price, fundamentals, mark

@@ -277,6 +277,8 @@ def consolidate(vm: VenueMarket, volume, price):
     The consolidated trade price is that of the venue that traded most lots (the lowest
     venue on a tie; 0 when none traded); the consolidated best bid is the highest venue
     bid, the best ask the lowest venue ask (0 where no venue shows one)."""
+    if volume.shape[0] == 1:  # one venue: its tape (the same numbers, no reductions)
+        return price[0], volume[0], vm.best_bid[0], vm.best_ask[0]
     top = jnp.argmax(volume, axis=0)[None]
     price = jnp.take_along_axis(price, top, 0)[0]
     total = volume.sum(0)
