@@ -6,7 +6,6 @@ Everything is checked before anything compiles; a bad key or value raises
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -16,17 +15,14 @@ import jax.numpy as jnp
 
 from qtgjax.agents.registry import get_family, known_kinds
 from qtgjax.agents.types import AccountParams, FamilySpec
+from qtgjax.config.checks import ConfigError, check_keys, number
+from qtgjax.config.records import build_records
 from qtgjax.market.auction import MAX_BOOK_LOTS
 from qtgjax.market.money import MAX_PRICE_TICKS
-from qtgjax.sim.depth import DepthSpec
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
 
 INT32_MAX = 2**31 - 1
-
-
-class ConfigError(ValueError):
-    """A config value is missing, unknown or out of range; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -112,29 +108,6 @@ ACCOUNT_SCHEMA = {
     "taker_bps": (-100.0, 100.0),
     "borrow_bps": (0.0, 10_000.0),
 }
-
-
-def number(cfg: Mapping, key: str, bounds: tuple, path: str):
-    """``cfg[key]`` checked to be a number in ``bounds`` (ints if both bounds are ints)."""
-    where = f"{path}.{key}" if path else key
-    if key not in cfg or cfg[key] is None:
-        raise ConfigError(f"{where}: missing (allowed range {bounds[0]}..{bounds[1]})")
-    value = cfg[key]
-    want_int = all(isinstance(b, int) for b in bounds)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if want_int and not float(value).is_integer():
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if not (bounds[0] <= value <= bounds[1]) or (isinstance(value, float) and math.isnan(value)):
-        raise ConfigError(f"{where}: {value!r} is out of range {bounds[0]}..{bounds[1]}")
-    return int(value) if want_int else float(value)
-
-
-def check_keys(cfg: Mapping, allowed, path: str) -> None:
-    unknown = sorted(set(cfg) - set(allowed), key=str)
-    if unknown:
-        where = f"{path}.{unknown[0]}" if path else str(unknown[0])
-        raise ConfigError(f"{where}: unknown key; allowed keys: {sorted(allowed)}")
 
 
 def section(cfg: Mapping, key: str, path: str = "") -> Mapping:
@@ -320,20 +293,6 @@ def check_fee_account(families_cfg: Mapping) -> None:
             )
 
 
-RECORD_DEFAULTS = {"depth": 0, "depth_every": 1}
-
-
-def build_records(cfg: Mapping, n_levels: int, n_ticks: int) -> DepthSpec:
-    """The optional records of ``record:`` (all off when the section is missing)."""
-    record = cfg.get("record") or {}
-    if not isinstance(record, Mapping):
-        raise ConfigError(f"record: expected a mapping, got {record!r}")
-    schema = {"depth": (0, n_levels), "depth_every": (1, max(n_ticks, 1))}
-    check_keys(record, schema, "record")
-    values = {k: number({**RECORD_DEFAULTS, **record}, k, b, "record") for k, b in schema.items()}
-    return DepthSpec(levels=values["depth"], every=values["depth_every"])
-
-
 def _scalar(value):
     return jnp.int32(value) if isinstance(value, int) else jnp.float32(value)
 
@@ -369,7 +328,7 @@ def build(cfg: Mapping) -> Built:
         n_ages=market_values["age_classes"],
         families=tuple(b[0] for b in built),
         history=market_values["history"],
-        depth=build_records(cfg, n_levels, run["ticks"]),
+        **build_records(cfg, n_levels, run["ticks"], [b[0] for b in built]),
     )
     bound = book_lots_bound(static, families_cfg)
     if bound >= MAX_BOOK_LOTS:

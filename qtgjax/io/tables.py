@@ -265,7 +265,8 @@ def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):
 def table_names(static: SimStatic) -> tuple[str, ...]:
     """Names of the tables :func:`all_tables` builds for this market, in that order."""
     depth = ("depth",) if static.depth.levels else ()
-    return ("ticks", "agents", "positions", "family_pnl", *depth)
+    fills = ("fills",) if static.fills.on else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth, *fills)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
@@ -280,4 +281,8 @@ def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario
     }
     if out.depth is not None:
         tables["depth"] = depth_table(static, out, tick_size, first_scenario)
+    if out.fills is not None:
+        from qtgjax.io.fills import fills_table
+
+        tables["fills"] = fills_table(static, out, tick_size, first_scenario)
     return tables

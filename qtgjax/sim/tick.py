@@ -58,8 +58,15 @@ def observe(state: SimState, params: SimParams) -> MarketView:
 
 def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
     """Every family's orders for this tick merged with its resting orders."""
+    orders, extras, _ = act_detail(static, params, state, view, key)
+    return orders, extras
+
+
+def act_detail(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
+    """:func:`act_all`, also returning per family int32[N, S, O]: the lots of an order that
+    the position limit cut to nothing, else 0 (what ``fills.parquet`` reports as rejected)."""
     keys = jax.random.split(key, len(static.families))
-    orders, extras = [], []
+    orders, extras, limited = [], [], []
     for i, spec in enumerate(static.families):
         acct, limits = state.accounts[i], params.accounts[i]
         intent, extra = get_family(spec.kind).act(
@@ -68,7 +75,9 @@ def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketV
         merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
         orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
         extras.append(extra)
-    return tuple(orders), tuple(extras)
+        want = jnp.where(intent.replace, intent.qty, acct.orders.qty)
+        limited.append(jnp.where(merged.qty == 0, want, 0))
+    return tuple(orders), tuple(extras), tuple(limited)
 
 
 class Cleared(NamedTuple):
@@ -272,10 +281,41 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     """:func:`step`, also returning ``(residual, anchor)``: the residual book after the
     auction (LevelTotals int32[S, K]) and the anchor of the grid it was cleared on (int32[S])
     — what the per-level depth record (:mod:`qtgjax.sim.depth`) reads."""
+    new_state, record, detail = step_detail(static, params, state, key)
+    return new_state, record, (detail.residual, detail.anchor)
+
+
+class TickDetail(NamedTuple):
+    """What the optional records read of one tick besides its :class:`TickRecord`.
+
+    Attributes:
+        residual: LevelTotals int32[S, K] the book after the auction.
+        anchor: int32[S] the anchor of the grid it was cleared on.
+        resting: per family, the :class:`Orders` [N, S, O] that rested before this tick.
+        orders: per family, this tick's :class:`Orders` in the auction (off-grid qty 0).
+        fills: per family, int32[N, S, O] lots filled.
+        price: int32[S] clearing price (0 when nothing traded).
+        dropped: per family, int32[N, S, O] lots of orders cancelled as off the grid.
+        limited: per family, int32[N, S, O] lots of orders the position limit cut to nothing.
+    """
+
+    residual: LevelTotals
+    anchor: jnp.ndarray
+    resting: tuple
+    orders: tuple
+    fills: tuple
+    price: jnp.ndarray
+    dropped: tuple
+    limited: tuple
+
+
+def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
+    """:func:`step`, also returning its :class:`TickDetail` (unused parts compile out)."""
     k_act, k_fund = jax.random.split(key)
     view = observe(state, params)
-    orders, extras = act_all(static, params, state, view, k_act)
+    orders, extras, limited = act_detail(static, params, state, view, k_act)
     cleared = clear_book(orders, state.market.anchor, state.market.last_price, static)
+    off_grid = tuple(jnp.where(k == 0, o.qty, 0) for o, k in zip(orders, cleared.kept, strict=True))
     fills, clear_price, volume = cleared.fills, cleared.price, cleared.volume
     residual = cleared.residual
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
@@ -286,4 +326,8 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     flow = taker_flow(orders, fills)
     record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, flows)
-    return new_state, record, (residual, state.market.anchor)
+    resting = tuple(a.orders for a in state.accounts)
+    detail = TickDetail(
+        residual, state.market.anchor, resting, orders, fills, clear_price, off_grid, limited
+    )
+    return new_state, record, detail

@@ -14,6 +14,7 @@ from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.money import Money
 from qtgjax.market.types import Accounts
 from qtgjax.sim.depth import DepthSpec
+from qtgjax.sim.fills import FillsSpec
 from qtgjax.sim.signals import IndicatorParams, IndicatorState
 from qtgjax.tree import pytree, static_field
 
@@ -30,6 +31,8 @@ class SimStatic:
         history: H, closes kept per symbol for window indicators.
         depth: the per-level depth record (``record.depth``, ``record.depth_every``);
             off by default, and then compiled out.
+        fills: the execution reports (``record.fills`` and its filters); off by default,
+            and then compiled out.
     """
 
     n_symbols: int = static_field()
@@ -38,6 +41,7 @@ class SimStatic:
     families: tuple[FamilySpec, ...] = static_field()
     history: int = static_field(default=64)
     depth: DepthSpec = static_field(default=DepthSpec())
+    fills: FillsSpec = static_field(default=FillsSpec())
 
 
 @pytree
