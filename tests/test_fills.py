@@ -37,7 +37,11 @@ def _run(config, record):
 def full(small_config):
     # a tight position limit on the noise traders: some of their orders are rejected
     config = {**small_config, "families": {**small_config["families"]}}
-    config["families"]["noise"] = {**config["families"]["noise"], "max_position": 101}
+    config["families"]["noise"] = {
+        **config["families"]["noise"],
+        "max_position": 101,
+        "position_spread": 0,
+    }
     built, out, tables = _run(config, {"fills": True})
     return Run(config, built, out, tables)
 
@@ -66,7 +70,7 @@ def test_fills_add_up_to_the_agents_table(full):
                 np.asarray(out.final.accounts[f].position, np.int64)
                 - np.asarray(out.initial.accounts[f].position)
             )
-            * np.asarray(out.final.market.last_price, np.int64)[:, None, :]
+            * np.asarray(out.records.close, np.int64)[:, -1, None, :]
         ).sum(-1)
         got = np.zeros_like(fill_cash)
         rows = per_agent.filter(pl.col("family") == spec.name)

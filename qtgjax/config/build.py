@@ -98,6 +98,7 @@ TOP_LEVEL_KEYS = (
     "chunk_size",
     "chunk_memory",
 )
+SPREAD = "position_spread"  # optional account key (0 when absent)
 COSTS_KEYS = ("maker_bps", "taker_bps", "borrow_bps")
 ACCOUNT_SCHEMA = {
     "n_agents": (1, 10**8),
@@ -228,7 +229,14 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         known = known_kinds(include_external=True)
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
-    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
+    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params", SPREAD))
+    account[SPREAD] = number({SPREAD: cfg.get(SPREAD, 0)}, SPREAD, (0, 2**30), path)
+    if abs(account["position"]) + account[SPREAD] > account["max_position"]:
+        raise ConfigError(
+            f"{path}.{SPREAD}: starting positions |position| + {SPREAD} = "
+            f"{abs(account['position']) + account[SPREAD]} exceed max_position "
+            f"{account['max_position']}"
+        )
     params = cfg.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"{path}.params: expected a mapping of the family's parameters")
@@ -244,6 +252,7 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         maker_bps=jnp.float32(account["maker_bps"]),
         taker_bps=jnp.float32(account["taker_bps"]),
         borrow_bps=jnp.float32(account["borrow_bps"]),
+        position_spread=jnp.int32(account[SPREAD]),
     )
     names = [f.name for f in fields(family.Params)]
     strategy_params = family.Params(

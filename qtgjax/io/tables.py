@@ -112,7 +112,7 @@ def pnl_parts(static: SimStatic, out: Rollout) -> dict[str, np.ndarray]:
     ``pnl_trading + pnl_holding + dividends - fees - borrow == pnl``.
 
     * ``pnl_trading``: the cash of its fills (sales in, purchases out) plus the lots it
-      traded since the start (``position_end - position_start``) at the last price.
+      traded since the start (``position_end - position_start``) at the last close.
     * ``pnl_holding``: the starting endowment revalued, ``position_start * (last - initial
       price)``.
     * ``dividends``: received (shorts pay them). ``borrow``: borrow costs paid.
@@ -147,7 +147,7 @@ def agent_pnl(start, end, out: Rollout) -> dict[str, np.ndarray]:
             and after the last tick (leading scenario axis B).
     """
     price0 = np.asarray(out.initial.market.last_price, np.int64)[:, None, :]  # (B, 1, S)
-    price1 = np.asarray(out.final.market.last_price, np.int64)[:, None, :]
+    price1 = np.asarray(out.records.close, np.int64)[:, -1, None, :]  # the last trade
     pos0 = np.asarray(start.position, np.int64)  # (B, N, S)
     pos1 = np.asarray(end.position, np.int64)
     external = money.to_int64(end.external) - money.to_int64(start.external)  # (B, N)

@@ -24,10 +24,21 @@ def init_accounts(spec, params, n_slots: int) -> Accounts:
     cash = money.from_int(jnp.full((n,), params.cash, jnp.int32))
     return Accounts(
         cash=cash,
-        position=jnp.full((n, s), params.position, jnp.int32),
+        position=jnp.broadcast_to(endowments(n, params)[:, None], (n, s)),
         external=money.zeros((n,)),
         orders=Orders.empty(n, s, n_slots),
     )
+
+
+def endowments(n: int, params) -> jnp.ndarray:
+    """int32[N] starting lots per symbol of each agent: ``position`` plus an offset spread
+    evenly over ``[-position_spread, position_spread]``, symmetric around the middle agent
+    (truncated toward zero), so the offsets sum to exactly 0."""
+    if n == 1:
+        return jnp.full((1,), params.position, jnp.int32)
+    centred = (2 * jnp.arange(n, dtype=jnp.int32) - (n - 1)).astype(jnp.float32) / (n - 1)
+    offset = jnp.trunc(centred * params.position_spread.astype(jnp.float32)).astype(jnp.int32)
+    return params.position + offset
 
 
 def init_state(static: SimStatic, params: SimParams, key) -> SimState:

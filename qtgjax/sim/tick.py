@@ -23,7 +23,7 @@ from qtgjax.market.auction import (
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
 from qtgjax.sim import book
-from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
+from qtgjax.sim.fundamentals import accrue, dividend_ticks, ex_dividend, step_fundamentals
 from qtgjax.sim.settle import (
     borrow_costs,
     charge,
@@ -319,6 +319,7 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     fills, clear_price, volume = cleared.fills, cleared.price, cleared.volume
     residual = cleared.residual
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
+    fundamentals = accrue(fundamentals, params.fundamentals, state.tick + 1)
     orders = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
     accounts, flows = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
     dropped = cleared.dropped[:, None]  # [S, 1]: update_market counts dropped.sum(-1)
@@ -326,6 +327,7 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
     flow = taker_flow(orders, fills)
     record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, flows)
+    new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
     resting = tuple(a.orders for a in state.accounts)
     detail = TickDetail(
         residual, state.market.anchor, resting, orders, fills, clear_price, off_grid, limited
