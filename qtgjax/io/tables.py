@@ -266,7 +266,8 @@ def table_names(static: SimStatic) -> tuple[str, ...]:
     """Names of the tables :func:`all_tables` builds for this market, in that order."""
     depth = ("depth",) if static.depth.levels else ()
     fills = ("fills",) if static.fills.on else ()
-    return ("ticks", "agents", "positions", "family_pnl", *depth, *fills)
+    agents = ("agent_pnl",) if static.agent_pnl else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth, *fills, *agents)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
@@ -281,8 +282,45 @@ def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario
     }
     if out.depth is not None:
         tables["depth"] = depth_table(static, out, tick_size, first_scenario)
+    if static.agent_pnl:
+        tables["agent_pnl"] = agent_pnl_table(static, out, tick_size, first_scenario)
     if out.fills is not None:
         from qtgjax.io.fills import fills_table
 
         tables["fills"] = fills_table(static, out, tick_size, first_scenario)
     return tables
+
+
+AGENT_PNL_SCHEMA = {
+    "scenario": pl.Int64,
+    "family": pl.Utf8,
+    "agent": pl.Int64,
+    "pnl": pl.Int64,
+    "pnl_trading": pl.Int64,
+    "pnl_holding": pl.Int64,
+    "external_cash": pl.Int64,
+    "pnl_trading_currency": pl.Float64,
+}
+
+
+def agent_pnl_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
+    """One row per (scenario, family, agent): the agent's P&L and its parts, cash units
+    (``pnl = pnl_trading + pnl_holding + external_cash``, external cash being dividends -
+    fees - borrow), and its trading P&L in currency (``record.agent_pnl=true``)."""
+    frames = []
+    for spec, a0, a1 in zip(static.families, out.initial.accounts, out.final.accounts, strict=True):
+        parts = agent_pnl(a0, a1, out)
+        scen, agent = _grid(*parts["pnl"].shape)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "scenario": (scen + first_scenario).astype(np.int64),
+                    "family": [spec.name] * scen.size,
+                    "agent": agent.astype(np.int64),
+                    **{k: v.ravel() for k, v in parts.items()},
+                    "pnl_trading_currency": parts["pnl_trading"].ravel() * tick_size,
+                },
+                schema=AGENT_PNL_SCHEMA,
+            )
+        )
+    return pl.concat(frames)

@@ -33,6 +33,8 @@ class SimStatic:
             off by default, and then compiled out.
         fills: the execution reports (``record.fills`` and its filters); off by default,
             and then compiled out.
+        agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
+            built from the initial and final state, it changes nothing in the tick.
     """
 
     n_symbols: int = static_field()
@@ -42,6 +44,7 @@ class SimStatic:
     history: int = static_field(default=64)
     depth: DepthSpec = static_field(default=DepthSpec())
     fills: FillsSpec = static_field(default=FillsSpec())
+    agent_pnl: bool = static_field(default=False)
 
 
 @pytree
