@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/qtgjax-run out=results/demo
+	$(BIN)/qtgjax-run --config-name realistic out=results/demo
 
 test: $(STAMP)
 	bash .ci/install-debian-packages

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qtgjax.config.build import build, scenario_keys, scenario_params
-from qtgjax.io.tables import agents_table, family_wealth
+from qtgjax.io.tables import agents_table, all_tables, family_wealth
 from qtgjax.market import money
 from qtgjax.sim.rollout import rollout
 
@@ -76,3 +76,26 @@ def test_parts_are_what_they_say(market):
     paid = money.to_int64(out.records.dividends)  # (B, T, F)
     payday = (np.arange(N_TICKS) + 1) % 20 == 0
     assert np.all(paid[:, ~payday] == 0) and np.any(paid[:, payday] != 0)
+
+
+def test_agent_pnl_table_adds_up_to_the_agents_table(market):
+    built, _ = market
+    out = _run(market, 11)
+    static = built.static.replace(agent_pnl=True)
+    tables = all_tables(static, out, 0.01)
+    per_agent = tables["agent_pnl"]
+    n = sum(f.n_agents for f in static.families)
+    assert per_agent.height == 2 * n
+    parts = per_agent["pnl_trading"] + per_agent["pnl_holding"] + per_agent["external_cash"]
+    assert (parts == per_agent["pnl"]).all()
+    sums = per_agent.group_by("scenario", "family").agg(
+        pl.col("pnl", "pnl_trading", "pnl_holding", "external_cash").sum()
+    )
+    joined = tables["agents"].join(sums, on=["scenario", "family"])
+    for col in ("pnl", "pnl_trading", "pnl_holding", "external_cash"):
+        assert (joined[col] == joined[f"{col}_right"]).all(), col
+    # the per-family quantiles in agents.parquet are the agents' own
+    noise = per_agent.filter((pl.col("family") == "noise") & (pl.col("scenario") == 0))
+    row = tables["agents"].filter((pl.col("family") == "noise") & (pl.col("scenario") == 0))
+    median = np.percentile(noise["pnl_trading_currency"].to_numpy(), 50)
+    assert np.isclose(row["pnl_trading_p50"].item(), median)

@@ -44,6 +44,9 @@ class AccountParams:
             auction, basis points (negative = rebate).
         taker_bps: float32[] fee on fills of orders new in the auction, basis points.
         borrow_bps: float32[] cost of short positions' value per borrow period, basis points.
+        position_spread: int32[] starting positions spread evenly over
+            ``position +/- position_spread`` lots across the family's agents (the family's
+            total stays ``n_agents * position``), so that some agents start short.
     """
 
     cash: jnp.ndarray
@@ -52,6 +55,7 @@ class AccountParams:
     maker_bps: jnp.ndarray
     taker_bps: jnp.ndarray
     borrow_bps: jnp.ndarray
+    position_spread: jnp.ndarray = dataclasses.field(default_factory=lambda: jnp.int32(0))
 
 
 PARAM_RANGE = "qtgjax_range"  # field metadata key: (low, high) of a scalar parameter

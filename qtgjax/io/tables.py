@@ -120,7 +120,7 @@ def pnl_parts(static: SimStatic, out: Rollout) -> dict[str, np.ndarray]:
     ``pnl_trading + pnl_holding + dividends - fees - borrow == pnl``.
 
     * ``pnl_trading``: the cash of its fills (sales in, purchases out) plus the lots it
-      traded since the start (``position_end - position_start``) at the last price.
+      traded since the start (``position_end - position_start``) at the last close.
     * ``pnl_holding``: the starting endowment revalued, ``position_start * (last - initial
       price)``.
     * ``dividends``: received (shorts pay them). ``borrow``: borrow costs paid.
@@ -155,7 +155,7 @@ def agent_pnl(start, end, out: Rollout) -> dict[str, np.ndarray]:
             and after the last tick (leading scenario axis B).
     """
     price0 = np.asarray(out.initial.market.last_price, np.int64)[:, None, :]  # (B, 1, S)
-    price1 = np.asarray(out.final.market.last_price, np.int64)[:, None, :]
+    price1 = np.asarray(out.records.close, np.int64)[:, -1, None, :]  # the last trade
     pos0 = np.asarray(start.position, np.int64)  # (B, N, S)
     pos1 = np.asarray(end.position, np.int64)
     external = money.to_int64(end.external) - money.to_int64(start.external)  # (B, N)
@@ -274,7 +274,9 @@ def table_names(static: SimStatic) -> tuple[str, ...]:
     """Names of the tables :func:`all_tables` builds for this market, in that order."""
     depth = ("depth",) if static.depth.levels else ()
     latency = ("latency",) if static.max_delay else ()
-    return ("ticks", "agents", "positions", "family_pnl", *depth, *latency)
+    fills = ("fills",) if static.fills.on else ()
+    agents = ("agent_pnl",) if static.agent_pnl else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth, *latency, *fills, *agents)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
@@ -292,4 +294,45 @@ def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario
         tables["depth"] = depth_table(static, out, tick_size, first_scenario)
     if static.max_delay:
         tables["latency"] = latency_table(static, out, first_scenario)
+    if static.agent_pnl:
+        tables["agent_pnl"] = agent_pnl_table(static, out, tick_size, first_scenario)
+    if out.fills is not None:
+        from qtgjax.io.fills import fills_table
+
+        tables["fills"] = fills_table(static, out, tick_size, first_scenario)
     return tables
+
+
+AGENT_PNL_SCHEMA = {
+    "scenario": pl.Int64,
+    "family": pl.Utf8,
+    "agent": pl.Int64,
+    "pnl": pl.Int64,
+    "pnl_trading": pl.Int64,
+    "pnl_holding": pl.Int64,
+    "external_cash": pl.Int64,
+    "pnl_trading_currency": pl.Float64,
+}
+
+
+def agent_pnl_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
+    """One row per (scenario, family, agent): the agent's P&L and its parts, cash units
+    (``pnl = pnl_trading + pnl_holding + external_cash``, external cash being dividends -
+    fees - borrow), and its trading P&L in currency (``record.agent_pnl=true``)."""
+    frames = []
+    for spec, a0, a1 in zip(static.families, out.initial.accounts, out.final.accounts, strict=True):
+        parts = agent_pnl(a0, a1, out)
+        scen, agent = _grid(*parts["pnl"].shape)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "scenario": (scen + first_scenario).astype(np.int64),
+                    "family": [spec.name] * scen.size,
+                    "agent": agent.astype(np.int64),
+                    **{k: v.ravel() for k, v in parts.items()},
+                    "pnl_trading_currency": parts["pnl_trading"].ravel() * tick_size,
+                },
+                schema=AGENT_PNL_SCHEMA,
+            )
+        )
+    return pl.concat(frames)

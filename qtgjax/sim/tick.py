@@ -23,7 +23,7 @@ from qtgjax.market.auction import (
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
 from qtgjax.sim import book
-from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
+from qtgjax.sim.fundamentals import accrue, dividend_ticks, ex_dividend, step_fundamentals
 from qtgjax.sim.latency import (
     LatencyRecord,
     LatencyState,
@@ -82,15 +82,24 @@ def venue_params(static: SimStatic, params: SimParams) -> VenueParams:
 
 
 def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
+    """Every family's orders for this tick, routed to the venues and merged with its
+    resting orders (see :func:`act_detail`)."""
+    orders, extras, latency, _ = act_detail(static, params, state, view, key)
+    return orders, extras, latency
+
+
+def act_detail(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
     """Every family's orders for this tick, routed to the venues ([N, S, V * O] slots,
     :mod:`qtgjax.sim.venues`) and merged with its resting orders. A family sees its own
-    resting orders folded over the venues ([N, S, O])."""
+    resting orders folded over the venues ([N, S, O]). Also returns, per family,
+    int32[N, S, V * O]: the lots of an order that the position limit cut to nothing, else 0
+    (what ``fills.parquet`` reports as rejected)."""
     keys = jax.random.split(key, len(static.families))
     venues, n_venues, delay = venue_params(static, params), static.n_venues, static.max_delay
     if delay:  # orders in flight and stale views (qtgjax.sim.latency)
         lat_keys = jax.random.split(jax.random.fold_in(key, LATENCY_STREAM), len(static.families))
         views = push_view(state.latency.views, view, state.tick, delay)
-    orders, extras, flights, counts = [], [], [], []
+    orders, extras, flights, counts, limited = [], [], [], [], []
     for i, spec in enumerate(static.families):
         acct, limits = state.accounts[i], params.accounts[i]
         own = acct.replace(orders=fold_orders(acct.orders, n_venues))
@@ -120,10 +129,17 @@ def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketV
         merged = limit_total(merged, acct.position, limits.max_position, n_venues)
         orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
         extras.append(extra)
+        want = jnp.where(intent.replace, intent.qty, acct.orders.qty)
+        limited.append(jnp.where(merged.qty == 0, want, 0))
     if not delay:
-        return tuple(orders), tuple(extras), None
+        return tuple(orders), tuple(extras), None, tuple(limited)
     record = LatencyRecord(*(jnp.stack([c[k] for c in counts]) for k in range(4)))  # [F, V]
-    return tuple(orders), tuple(extras), (LatencyState(tuple(flights), views), record)
+    return (
+        tuple(orders),
+        tuple(extras),
+        (LatencyState(tuple(flights), views), record),
+        tuple(limited),
+    )
 
 
 class Cleared(NamedTuple):
@@ -392,10 +408,40 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     """:func:`step`, also returning ``(residual, anchor)``: the residual book after the
     auction (LevelTotals int32[S, K]) and the anchor of the grid it was cleared on (int32[S])
     — what the per-level depth record (:mod:`qtgjax.sim.depth`) reads (one venue only)."""
+    new_state, record, detail = step_detail(static, params, state, key)
+    return new_state, record, (detail.residual, detail.anchor)
+
+
+class TickDetail(NamedTuple):
+    """What the optional records read of one tick besides its :class:`TickRecord`.
+
+    Attributes:
+        residual: LevelTotals int32[V * S, K] the books after the auctions (venue-major).
+        anchor: int32[V * S] the anchors of the grids they were cleared on.
+        resting: per family, the :class:`Orders` [N, S, V * O] that rested before this tick.
+        orders: per family, this tick's :class:`Orders` in the auction (off-grid qty 0).
+        fills: per family, int32[N, S, V * O] lots filled.
+        price: int32[V * S] clearing price of each book (0 when nothing traded).
+        dropped: per family, int32[N, S, V * O] lots of orders cancelled as off the grid.
+        limited: per family, int32[N, S, V * O] lots the position limit cut to nothing.
+    """
+
+    residual: LevelTotals
+    anchor: jnp.ndarray
+    resting: tuple
+    orders: tuple
+    fills: tuple
+    price: jnp.ndarray
+    dropped: tuple
+    limited: tuple
+
+
+def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
+    """:func:`step`, also returning its :class:`TickDetail` (unused parts compile out)."""
     k_act, k_fund = jax.random.split(key)
     n_venues = static.n_venues
     view = observe(state, params)
-    orders, extras, latency = act_all(static, params, state, view, k_act)
+    orders, extras, latency, limited = act_detail(static, params, state, view, k_act)
     books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
     vm = state.market.venues
     anchor = vm.anchor.reshape(-1)
@@ -406,7 +452,9 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     cleared = clear_book(books, anchor, vm.last_price.reshape(-1), by_book, clears)
     fills = tuple(slot_major(f, n_venues) for f in cleared.fills)
     kept = tuple(slot_major(q, n_venues) for q in cleared.kept)
+    off_grid = tuple(jnp.where(k == 0, o.qty, 0) for o, k in zip(orders, kept, strict=True))
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
+    fundamentals = accrue(fundamentals, params.fundamentals, state.tick + 1)
     orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
     market, clear_price = update_books(
         state.market,
@@ -426,4 +474,9 @@ def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     flow = taker_flow(books, cleared.fills)
     record = record_tick(state.market, new_state, cleared, flow, fills, flows, static)
     record = record.replace(latency=lat_record)
-    return new_state, record, (cleared.residual, anchor)
+    new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
+    resting = tuple(a.orders for a in state.accounts)
+    detail = TickDetail(
+        cleared.residual, anchor, resting, orders, fills, cleared.price, off_grid, limited
+    )
+    return new_state, record, detail

@@ -14,6 +14,7 @@ from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.money import Money
 from qtgjax.market.types import Accounts
 from qtgjax.sim.depth import DepthSpec
+from qtgjax.sim.fills import FillsSpec
 from qtgjax.sim.signals import IndicatorParams, IndicatorState
 from qtgjax.tree import pytree, static_field
 
@@ -36,6 +37,10 @@ class SimStatic:
             empty means ``fixed`` for every family.
         max_delay: D, the most ticks an order may be in flight (ring size D + 1); 0 = no
             latency, nothing of :mod:`qtgjax.sim.latency` compiled in.
+        fills: the execution reports (``record.fills`` and its filters); off by default,
+            and then compiled out.
+        agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
+            built from the initial and final state, it changes nothing in the tick.
     """
 
     n_symbols: int = static_field()
@@ -51,6 +56,8 @@ class SimStatic:
     def route(self, family: int) -> str:
         """Routing rule of family ``family``."""
         return self.routes[family] if self.routes else "fixed"
+    fills: FillsSpec = static_field(default=FillsSpec())
+    agent_pnl: bool = static_field(default=False)
 
 
 @pytree
