@@ -9,7 +9,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-DATA = {"conf": ("*.yaml",), "sweeps": ("*.yaml",)}
+DATA = {"conf": ("*.yaml", "*.npz"), "sweeps": ("*.yaml",)}  # conf/models/*.npz: ML models
 
 
 class BuildPyWithConfigs(build_py):

@@ -30,6 +30,7 @@ TICKS_SCHEMA = {
     "bid_depth": pl.Int64,
     "ask_depth": pl.Int64,
     "fundamental": pl.Float64,
+    "news": pl.Float64,
     "at_price_limit": pl.Boolean,
 }
 AGENTS_COLUMNS = [

@@ -177,6 +177,19 @@ def league_sections(study: Study, folder: Path) -> list[str]:
     ]
 
 
+def model_sections(study: Study) -> list[str]:
+    """Feature importance and mean |SHAP| of the models whose tables sit in the results
+    folder (``*.importance.parquet``, written by ``python -m qtgjax.ml.example``)."""
+    parts = []
+    for path in sorted(Path(study.root).glob("*.importance.parquet")):
+        name = path.name.removesuffix(".importance.parquet")
+        parts += [f"<h2>Model {html.escape(name)}: feature importance and SHAP</h2>",
+                  "<p class='note'>gain and splits: the booster's own importance; "
+                  "mean_abs_shap: mean |SHAP value| (raw score) on the test rows.</p>",
+                  html_table(pl.read_parquet(path))]
+    return parts
+
+
 def header(study: Study) -> str:
     m = study.manifest
     lines = [f"<h1>qtgjax report: {html.escape(study.name)}</h1>"]
@@ -238,6 +251,7 @@ def write_report(
     if study.kind == "sweep":
         body += sweep_sections(study, folder)
     body += league_sections(study, folder)
+    body += model_sections(study)
     body += market_sections(study, folder, n_paths)
     body += latency_sections(study, folder)
     if real is not None:

@@ -43,6 +43,7 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
     fundamental = np.broadcast_to(
         np.asarray(rec.fundamental)[:, :, None, :], (n_b, n_t, n_v, n_s)
     )
+    news = np.broadcast_to(np.asarray(rec.news)[:, :, None, :], (n_b, n_t, n_v, n_s))
     volume = col(bars.volume).astype(np.int64)
     df = pl.DataFrame(
         {
@@ -62,6 +63,7 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
             "bid_depth": col(bars.bid_depth).astype(np.int64),
             "ask_depth": col(bars.ask_depth).astype(np.int64),
             "fundamental": col(fundamental).astype(np.float64) * tick_size,
+            "news": col(news).astype(np.float64),
             "at_price_limit": at_price_limit(col(bars.close)),
         }
     )

@@ -130,6 +130,8 @@ class MarketView:
             ``best_ask``, ``volume``, ``bid_depth``, ``ask_depth``); the per-symbol fields
             above are the consolidated tape, ``best_bid``/``best_ask`` the consolidated
             best bid and offer across venues. None outside the engine.
+        features: float32[S, F] the canonical ML features after the previous auction
+            (:data:`qtgjax.ml.features.MARKET_FEATURES`; None in views built elsewhere).
     """
 
     tick: jnp.ndarray
@@ -146,6 +148,7 @@ class MarketView:
     sector: jnp.ndarray
     indicators: Indicators
     venues: Any = None
+    features: jnp.ndarray | None = None
 
     @property
     def mid(self) -> jnp.ndarray:

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from qtgjax.agents.registry import get_family
 from qtgjax.market import money
 from qtgjax.market.types import Accounts, Orders
+from qtgjax.ml.features import init_features
 from qtgjax.sim.depth import DepthLevels, scan_with_depth
 from qtgjax.sim.fills import FillRows, empty_rows, fill_rows, write_row
 from qtgjax.sim.fundamentals import init_fundamentals
@@ -61,6 +62,7 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         volume=zeros,
         indicators=init_indicators(price, mp.indicators, static.history),
         venues=VenueMarket.start(price, static.n_venues),
+        features=init_features(price),
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []

@@ -22,6 +22,7 @@ from qtgjax.market.auction import (
 )
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
+from qtgjax.ml.features import feature_inputs, update_features
 from qtgjax.sim import book
 from qtgjax.sim.fundamentals import accrue, dividend_ticks, ex_dividend, step_fundamentals
 from qtgjax.sim.latency import (
@@ -71,6 +72,7 @@ def observe(state: SimState, params: SimParams) -> MarketView:
         sector=params.fundamentals.sector,
         indicators=indicator_view(m.indicators, params.market.indicators),
         venues=m.venues,
+        features=m.features.value,
     )
 
 
@@ -274,6 +276,7 @@ def update_books(m: MarketState, params: SimParams, price, volume, residual, dro
         volume=volume,
         indicators=update_indicators(m.indicators, last, mp.indicators),
         venues=venues,
+        features=m.features,  # updated from the tick's record (step_detail)
     ), clear_price
 
 
@@ -307,6 +310,7 @@ def record_tick(before: MarketState, state: SimState, cleared: Cleared, flow, fi
         bid_depth=bid_depth.sum(0),
         ask_depth=ask_depth.sum(0),
         fundamental=state.fundamentals.value,
+        news=state.fundamentals.news,
         cash=_stack_money([money.sum_exact(a.cash, 0) for a in accounts]),
         external=_stack_money([money.sum_exact(a.external, 0) for a in accounts]),
         position=jnp.stack([a.position.sum(0) for a in accounts]),
@@ -474,6 +478,8 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     flow = taker_flow(books, cleared.fills)
     record = record_tick(state.market, new_state, cleared, flow, fills, flows, static)
     record = record.replace(latency=lat_record)
+    features = update_features(market.features, feature_inputs(record), market.indicators.view)
+    new_state = new_state.replace(market=market.replace(features=features))
     new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
     resting = tuple(a.orders for a in state.accounts)
     detail = TickDetail(

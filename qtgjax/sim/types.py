@@ -148,6 +148,7 @@ class MarketState:
         indicators: streaming indicator state.
         venues: :class:`~qtgjax.sim.venues.VenueMarket`, the same per (venue, symbol);
             the fields above are the consolidated tape (one venue: that venue's).
+        features: :class:`qtgjax.ml.features.FeatureState`, the ML features' streams.
     """
 
     last_price: jnp.ndarray
@@ -161,6 +162,7 @@ class MarketState:
     volume: jnp.ndarray
     indicators: IndicatorState
     venues: Any = None
+    features: Any = None
 
 
 @pytree
@@ -212,6 +214,7 @@ class TickRecord:
         best_bid, best_ask: int32[S] residual best quotes after the auction (0 = none).
         bid_depth, ask_depth: int32[S] residual lots on the grid per side.
         fundamental: float32[S] fair value, ticks.
+        news: float32[S] log-dividend jump of this tick's news (0 = none).
         cash: Money[F] total cash of each family.
         external: Money[F] total external cash of each family.
         position: int32[F, S] total lots of each family.
@@ -240,6 +243,7 @@ class TickRecord:
     bid_depth: jnp.ndarray
     ask_depth: jnp.ndarray
     fundamental: jnp.ndarray
+    news: jnp.ndarray
     cash: Money
     external: Money
     position: jnp.ndarray
