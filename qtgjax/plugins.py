@@ -105,6 +105,22 @@ def plugin_workloads() -> dict[str, dict]:
     return out
 
 
+def family_defaults(kind: str) -> dict | None:
+    """The base config of family ``kind`` (unresolved): ``conf/agents/KIND.yaml``, else the
+    family's ``default_config``; None when it has neither."""
+    from omegaconf import OmegaConf
+
+    from qtgjax.agents.registry import get_family, known_kinds
+    from qtgjax.paths import CONF_DIR
+
+    path = CONF_DIR / "agents" / f"{kind}.yaml"
+    if path.exists():
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    if kind in known_kinds(include_external=True) and get_family(kind).default_config:
+        return dict(get_family(kind).default_config)
+    return None
+
+
 _STORED: set[str] = set()
 
 

@@ -198,3 +198,17 @@ def test_bad_strategies_are_refused_before_compiling(clean_registry):
     with pytest.raises(TypeError, match="must subclass qtgjax.agents.strategy.RiskParams"):
         sdk.signal_strategy("nr", NotRisk, ema_cross.signal)
     assert range_breakout.CAPACITY >= 20 and rsi_reversion.RsiReversion.kind == "rsi_reversion"
+
+
+def test_sdk_strategy_backtests_on_bars_without_a_yaml():
+    """``qtgjax-backtest strategy=ema_cross``: the family's default_config is its base."""
+    from test_backtest import SHORT, walk
+
+    from qtgjax.backtest.api import backtest
+
+    r = backtest(overrides=["strategy=ema_cross", "params.fast=5", "params.slow=12", *SHORT],
+                 bars=[walk(n=400, seed=4)])
+    assert r.trades().height > 0
+    with pytest.raises(ConfigError, match=r"strategy: 'nope' is not a strategy family.*"
+                                          r"ema_cross"):
+        backtest(overrides=["strategy=nope", *SHORT], bars=[walk(n=50)])
