@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/qtgjax-run out=results/demo
+	$(BIN)/qtgjax-run --config-name realistic out=results/demo
 
 test: $(STAMP)
 	bash .ci/install-debian-packages
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

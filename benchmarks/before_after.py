@@ -30,6 +30,12 @@ SIZES = [
     dict(workload="default", scenarios=8, agents=12_050, ticks=200),
     dict(workload="qtg", scenarios=1, agents=12_500, ticks=50),
 ]
+# --small: the sizes of the issue #13 comparison (records off), short enough for a loaded
+# 2-core machine
+SMALL_SIZES = [
+    dict(workload="default", scenarios=8, agents=12_050, ticks=100),
+    dict(workload="kineticsim", scenarios=256, agents=256, levels=128, ticks=50),
+]
 
 
 def measure(checkout: Path, spec: dict, repeats: int) -> dict:
@@ -55,9 +61,10 @@ def main() -> None:
     ap.add_argument("--after", type=Path, default=ROOT)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--small", action="store_true", help="the two sizes of SMALL_SIZES")
     a = ap.parse_args()
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    for spec in SIZES:
+    for spec in SMALL_SIZES if a.small else SIZES:
         before = measure(a.before, spec, a.repeats)
         after = measure(a.after, spec, a.repeats)
         with a.out.open("a") as f:

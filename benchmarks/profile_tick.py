@@ -19,6 +19,7 @@ import json
 import time
 
 import jax
+import jax.numpy as jnp
 
 from qtgjax.bench.workloads import load_workload, sim_config
 from qtgjax.config.build import build, scenario_keys, scenario_params
@@ -40,13 +41,14 @@ from qtgjax.sim.tick import (
 def prepare(static, params, state, key):
     """Every intermediate of one tick (the inputs of each stage), for one scenario."""
     view = observe(state, params)
-    orders, _ = act_all(static, params, state, view, key)
+    orders, _, _ = act_all(static, params, state, view, key)
     cleared = clear_book(orders, state.market.anchor, state.market.last_price, static)
     kept = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
-    accounts, fees = settle_all(
-        static, params, state, kept, cleared.fills, cleared.price, state.fundamentals
+    mark = jnp.where(cleared.price > 0, cleared.price, state.market.last_price)
+    accounts, flows = settle_all(
+        static, params, state, kept, cleared.fills, cleared.price, state.fundamentals, mark
     )
-    return dict(orders=orders, kept=kept, cleared=cleared, accounts=accounts, fees=fees)
+    return dict(orders=orders, kept=kept, cleared=cleared, accounts=accounts, flows=flows)
 
 
 def stages(static):
@@ -65,7 +67,10 @@ def stages(static):
 
     def settle(params, state, key, x):
         c = x["cleared"]
-        return settle_all(static, params, state, x["kept"], c.fills, c.price, state.fundamentals)
+        mark = jnp.where(c.price > 0, c.price, state.market.last_price)
+        return settle_all(
+            static, params, state, x["kept"], c.fills, c.price, state.fundamentals, mark
+        )
 
     def fundamentals(params, state, key, x):
         return step_fundamentals(state.fundamentals, params.fundamentals, key)
@@ -78,9 +83,7 @@ def stages(static):
     def record(params, state, key, x):
         c, after = x["cleared"], state.replace(accounts=x["accounts"])
         flow = taker_flow(x["kept"], c.fills)
-        return record_tick(
-            state.market, after, c.volume, flow, c.price, c.residual, c.fills, x["fees"]
-        )
+        return record_tick(state.market, after, c, flow, c.fills, x["flows"], static)
 
     def whole(params, state, key, x):
         return step(static, params, state, key)

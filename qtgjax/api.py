@@ -13,10 +13,9 @@ from qtgjax.config.build import Built, build, scenario_keys, scenario_params
 from qtgjax.io.price_limits import warn_price_limits
 from qtgjax.io.runs import run_options, write_tables
 from qtgjax.io.tables import all_tables
+from qtgjax.paths import CONF_DIR, searchpath_override  # noqa: F401  (CONF_DIR re-exported)
 from qtgjax.sim.chunk import simulate_chunked
 from qtgjax.sim.rollout import Rollout
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # ``${qtgjax.or:${out},DEFAULT}``: the output folder when ``out`` is null.
 OmegaConf.register_new_resolver(
@@ -27,16 +26,25 @@ OmegaConf.register_new_resolver(
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
     """``conf/<config_name>.yaml`` with Hydra ``key=value`` overrides, unresolved. Works
     inside a running Hydra app too (``qtgjax-train`` building an env): the app's global
-    Hydra is parked while this composes and restored afterwards."""
+    Hydra is parked while this composes and restored afterwards. The user's config folders
+    (``QTGJAX_CONFIG_PATH``) are on the search path, and families from plugins offer their
+    ``default_config`` as ``agents`` options (:func:`qtgjax.plugins.store_family_configs`)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+
+    from qtgjax.plugins import store_family_configs
+
+    store_family_configs()
+    overrides = list(overrides)
+    if not any(o.startswith("hydra.searchpath=") for o in overrides):
+        overrides = [*searchpath_override(), *overrides]
 
     global_hydra = GlobalHydra.instance()
     running = global_hydra.hydra if global_hydra.is_initialized() else None
     global_hydra.clear()
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            return compose(config_name, overrides=list(overrides))
+            return compose(config_name, overrides=overrides)
     finally:  # leaving initialize_config_dir swapped the singleton: fetch it again
         GlobalHydra.instance().clear()
         if running is not None:
@@ -139,7 +147,7 @@ def simulate(config: Mapping | None = None, overrides: Sequence[str] | str = ())
         >>> import polars as pl, qtgjax
         >>> res = qtgjax.simulate(overrides=["scenarios=2", "ticks=50"])
         >>> sorted(res.tables())
-        ['agents', 'positions', 'ticks']
+        ['agents', 'family_pnl', 'positions', 'ticks']
         >>> int(res.tables()["agents"].group_by("scenario").agg(
         ...     (pl.col("cash_end") - pl.col("cash_start") - pl.col("external_cash")).sum()
         ... )["cash_end"].abs().max())

@@ -8,7 +8,9 @@ same view windows, so all of them share one compiled view scan and one compiled 
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -23,6 +25,7 @@ SHORT = [
     "market.indicators.atr=2", "market.indicators.macd_fast=2", "market.indicators.macd_slow=3",
     "market.indicators.macd_signal=2",
 ]
+BACKTEST = str(Path(sys.executable).parent / "qtgjax-backtest")
 N_BARS = 5031  # the S&P 500 series' length: one compiled shape for every test series
 SP500_GRID = ["grid.fast=[10,20]", "grid.slow=[40,60]"]
 GRID = ["grid.fast=[3,5]", "grid.slow=[10,20]"]
@@ -261,11 +264,10 @@ def test_symbols_get_their_own_tick_size():
         tick_sizes({"tick_size": {"nope": 0.01}}, [cheap, index], [[0], [1]])
 
 
-def test_cli_writes_tables(tmp_path, monkeypatch, capsys):
-    """The contract command on an OHLCV CSV a user has (a Date/Adj Close layout), run as
-    ``qtgjax-backtest`` in this process (its compiled shapes are the other tests')."""
-    from qtgjax.cli.backtest import main
-
+def test_cli_writes_tables(tmp_path):
+    """The contract command on an OHLCV CSV a user has (a Date/Adj Close layout), run as a
+    user runs it: the installed ``qtgjax-backtest`` in its own process (Hydra's logging set-up
+    then cannot outlive the test's captured streams)."""
     bars = walk(seed=5)
     csv = tmp_path / "prices.csv"
     pl.DataFrame({"Date": bars.time.astype("datetime64[D]").astype(str), "Open": bars.open,
@@ -274,16 +276,14 @@ def test_cli_writes_tables(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     args = [f"data={csv}", "strategy=trend", *GRID, "fill=close", "costs=none",
             "columns.close=Adj Close", "report=false", f"out={out}", *SHORT]
-    monkeypatch.setattr(sys, "argv", ["qtgjax-backtest", *args])
-    main()
-    printed = capsys.readouterr().out
-    assert "trend x 4 points x 1 symbol(s) x 5,031 bars" in printed and str(out) in printed
+    done = subprocess.run([BACKTEST, *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "trend x 4 points x 1 symbol(s) x 5,031 bars" in done.stdout
+    assert str(out) in done.stdout
     for name in ("trades", "equity", "summary"):
         assert (out / f"{name}.parquet").exists()
     summary = pl.read_parquet(out / "summary.parquet")
     assert summary.height == 4 and summary["symbol"].unique().to_list() == ["prices"]
-    monkeypatch.setattr(sys, "argv", ["qtgjax-backtest", f"data={tmp_path / 'nope.csv'}",
-                                      f"out={out}"])
-    with pytest.raises(SystemExit) as done:
-        main()
-    assert done.value.code == 2 and "nope.csv" in capsys.readouterr().err
+    done = subprocess.run([BACKTEST, f"data={tmp_path / 'nope.csv'}", f"out={out}"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "nope.csv" in done.stderr

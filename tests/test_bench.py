@@ -179,3 +179,21 @@ def test_plan_fits_the_budget_and_says_so(small_market, caplog):
         out, plan = simulate_chunked(built.static, params, keys, 12, chunk=2)
     assert plan.n_chunks == 3 and "3 chunk(s) of 2" in caplog.text
     assert np.asarray(out.records.close).shape[0] == 5
+
+
+def test_a_workload_runs_its_own_size_unless_agents_is_given(tmp_path):
+    """``qtgjax-bench workload=qtg`` is the ancestor's 12,500 agents, not a default 256."""
+    from qtgjax.bench.workloads import workload_agents
+
+    assert workload_agents(load_workload("qtg")) == 12_500
+    assert workload_agents(load_workload("kineticsim")) == 256
+    with pytest.raises(WorkloadError, match="no agents: N of its own"):
+        workload_agents({"name": "mine", "families": {}})
+    args = ["workload=noise", "repeats=1", "scenarios=1", "ticks=2", "levels=32"]
+    runs = []
+    for extra in ([], ["agents=12"]):
+        proc = subprocess.run([sys.executable, "-m", "qtgjax.cli.bench", *args, *extra],
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [r["agents"] for r in runs] == [workload_agents(load_workload("noise")), 12]

@@ -205,7 +205,7 @@ def engine_mismatches(static, params, key, n_ticks: int):
 
     def tick(state, key):
         k_act, _ = jax.random.split(key)
-        orders, _ = act_all(static, params, state, observe(state, params), k_act)
+        orders, *_ = act_all(static, params, state, observe(state, params), k_act)
         anchor, last = state.market.anchor, state.market.last_price
         fast = clear_book(orders, anchor, last, static)
         want = reference_clear(orders, anchor, last, static)

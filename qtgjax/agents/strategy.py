@@ -14,7 +14,7 @@ import abc
 import jax.numpy as jnp
 
 from qtgjax.agents.common import bernoulli_from_bits, clip_price, random_bits
-from qtgjax.agents.types import Family, FamilySpec
+from qtgjax.agents.types import Family, FamilySpec, param, params_schema
 from qtgjax.market import money
 from qtgjax.market.types import Accounts, MarketView, OrderIntent
 from qtgjax.tree import pytree
@@ -22,19 +22,6 @@ from qtgjax.tree import pytree
 IDLE, ANALYZING, IN_POSITION = 0, 1, 2
 FIXED, VOLATILITY, KELLY = 0, 1, 2
 
-RISK_SCHEMA = {
-    "p_active": (0.0, 1.0),
-    "confirm_ticks": (0, 10_000),
-    "stop_loss": (1e-6, 1.0),
-    "take_profit": (1e-6, 10.0),
-    "max_drawdown": (1e-6, 1.0),
-    "sizing": (0, 2),
-    "size": (1, 65_535),
-    "target_vol": (1e-8, 1.0),
-    "win_rate": (0.0, 1.0),
-    "kelly_fraction": (0.0, 1.0),
-    "aggression": (0, 10_000),
-}
 SIZING = {"fixed": FIXED, "volatility": VOLATILITY, "kelly": KELLY}
 
 
@@ -58,17 +45,20 @@ class RiskParams:
         aggression: int32 ticks beyond the last price for the marketable limit.
     """
 
-    p_active: jnp.ndarray
-    confirm_ticks: jnp.ndarray
-    stop_loss: jnp.ndarray
-    take_profit: jnp.ndarray
-    max_drawdown: jnp.ndarray
-    sizing: jnp.ndarray
-    size: jnp.ndarray
-    target_vol: jnp.ndarray
-    win_rate: jnp.ndarray
-    kelly_fraction: jnp.ndarray
-    aggression: jnp.ndarray
+    p_active: jnp.ndarray = param(0.0, 1.0)
+    confirm_ticks: jnp.ndarray = param(0, 10_000)
+    stop_loss: jnp.ndarray = param(1e-6, 1.0)
+    take_profit: jnp.ndarray = param(1e-6, 10.0)
+    max_drawdown: jnp.ndarray = param(1e-6, 1.0)
+    sizing: jnp.ndarray = param(0, 2)
+    size: jnp.ndarray = param(1, 65_535)
+    target_vol: jnp.ndarray = param(1e-8, 1.0)
+    win_rate: jnp.ndarray = param(0.0, 1.0)
+    kelly_fraction: jnp.ndarray = param(0.0, 1.0)
+    aggression: jnp.ndarray = param(0, 10_000)
+
+
+RISK_SCHEMA = params_schema(RiskParams)  # the ranges above, {name: (low, high)}
 
 
 @pytree
@@ -167,8 +157,8 @@ def orders_toward(target, accounts: Accounts, view: MarketView, risk: RiskParams
 
 class SignalStrategy(Family):
     """A Tier 1 family: a signal in {-1, 0, +1} per (agent, symbol) drives the shared
-    state machine. Params must subclass :class:`RiskParams`; ``config_schema`` must include
-    :data:`RISK_SCHEMA`. Agents of these families should start flat: Idle means no position.
+    state machine. Params must subclass :class:`RiskParams` (its ranges come with it).
+    Agents of these families should start flat: Idle means no position.
 
     The signal is evaluated every tick (so confirmation counts ticks); ``p_active`` only
     gates how often an agent in position refreshes its order toward the target.
@@ -185,6 +175,11 @@ class SignalStrategy(Family):
     def init_signal_extra(self, spec: FamilySpec, params, key):
         """The family's own per-agent state (e.g. thresholds); none by default."""
         return ()
+
+    def update_signal_extra(self, spec: FamilySpec, params, extra, accounts, view):
+        """The family's own state for this tick, before :meth:`signal` reads it (e.g. an
+        SDK strategy's memory); unchanged by default."""
+        return extra
 
     @abc.abstractmethod
     def signal(self, spec: FamilySpec, params, extra, accounts: Accounts, view: MarketView):
@@ -207,7 +202,9 @@ class SignalStrategy(Family):
     def act(self, spec, params, extra: MachineState, accounts, view, key):
         bits = random_bits(key, (spec.n_agents, spec.n_symbols))
         active = bernoulli_from_bits(bits, params.p_active)
-        raw, exit_now = self.signal(spec, params, extra.signal_extra, accounts, view)
+        own = self.update_signal_extra(spec, params, extra.signal_extra, accounts, view)
+        extra = extra.replace(signal_extra=own)
+        raw, exit_now = self.signal(spec, params, own, accounts, view)
         ready = view.indicators.ready
         signal = jnp.where(ready, raw, 0).astype(jnp.int32)
         worth = wealth(accounts, view.last_price)

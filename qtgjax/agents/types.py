@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import Any, ClassVar
 
 import jax
@@ -43,6 +44,9 @@ class AccountParams:
             auction, basis points (negative = rebate).
         taker_bps: float32[] fee on fills of orders new in the auction, basis points.
         borrow_bps: float32[] cost of short positions' value per borrow period, basis points.
+        position_spread: int32[] starting positions spread evenly over
+            ``position +/- position_spread`` lots across the family's agents (the family's
+            total stays ``n_agents * position``), so that some agents start short.
     """
 
     cash: jnp.ndarray
@@ -51,21 +55,97 @@ class AccountParams:
     maker_bps: jnp.ndarray
     taker_bps: jnp.ndarray
     borrow_bps: jnp.ndarray
+    position_spread: jnp.ndarray = dataclasses.field(default_factory=lambda: jnp.int32(0))
+
+
+PARAM_RANGE = "qtgjax_range"  # field metadata key: (low, high) of a scalar parameter
+PARAM_ARRAY = "qtgjax_array"  # field metadata key: an array parameter (Family.array_params)
+
+
+def param(low: float, high: float, **kwargs) -> Any:
+    """A scalar strategy parameter of a family's ``Params`` with its allowed config range
+    ``low..high`` (integers if both bounds are ints); the one place the range is written:
+    config validation, the evolve genome and the SDK read it from the field's metadata."""
+    if not low <= high:
+        raise ValueError(f"param: low {low!r} above high {high!r}")
+    return dataclasses.field(metadata={PARAM_RANGE: (low, high)}, **kwargs)
+
+
+def array_param(**kwargs) -> Any:
+    """A ``Params`` field that is an array (e.g. policy weights, a replayed order table),
+    read from the config by :meth:`Family.array_params`, not range-checked as a scalar."""
+    return dataclasses.field(metadata={PARAM_ARRAY: True}, **kwargs)
+
+
+def params_schema(params_cls: type) -> dict[str, tuple[float, float]]:
+    """``{field: (low, high)}`` of the scalar parameters of ``params_cls`` (a dataclass
+    whose every field is declared with :func:`param` or :func:`array_param`)."""
+    if not dataclasses.is_dataclass(params_cls):
+        raise TypeError(f"Params {params_cls!r} is not a dataclass (use @qtgjax.tree.pytree)")
+    schema = {}
+    for f in dataclasses.fields(params_cls):
+        if PARAM_RANGE in f.metadata:
+            schema[f.name] = f.metadata[PARAM_RANGE]
+        elif not f.metadata.get(PARAM_ARRAY):
+            raise TypeError(
+                f"{params_cls.__qualname__}.{f.name}: declare it with param(low, high) "
+                "or array_param()"
+            )
+    return schema
+
+
+# What a concrete family may not redefine: derived from its declarations, written once.
+FINAL_MEMBERS = ("config_schema",)
 
 
 class Family(abc.ABC):
     """A strategy family: structure-of-arrays agents that share one decision rule.
 
-    Subclasses are final and stateless: they declare ``n_slots`` (order slots per agent and
-    symbol), ``Params`` (a pytree dataclass with the strategy's sweepable numbers, each a
-    scalar array), ``config_schema`` (allowed range per parameter, checked before
-    compiling), and implement :meth:`init_extra` and :meth:`act`.
+    A class is either abstract (a base such as :class:`~qtgjax.agents.strategy.SignalStrategy`)
+    or a final family registered under its ``kind``. A family declares, as class attributes:
+
+    - ``kind``: its registry key; ``Params``: a pytree dataclass with the strategy's
+      sweepable numbers, every field declared with :func:`param` (scalar with its range) or
+      :func:`array_param`. ``config_schema`` is derived from it (never written by hand).
+    - ``config_choices``: names accepted for numeric parameters (``sizing: kelly`` -> 2).
+    - ``collects_fees``: the family is the exchange's fee account (credited with every fee).
+    - ``env_driven``: its orders are written by an RL environment (``qtgjax.env``) before
+      the tick; ``external``: its orders come from outside (an env or recorded data), so it
+      is left out of plain markets.
+    - ``default_config``: the family's config (``kind``, ``n_agents``, account, ``params``)
+      for ``+agents@families.NAME=KIND`` when no ``conf/agents/KIND.yaml`` exists (plugins).
+
+    and implements :meth:`act` (and optionally :meth:`init_extra`, :meth:`n_slots`, ...).
     """
 
     kind: ClassVar[str]
     Params: ClassVar[type]
     config_schema: ClassVar[dict[str, tuple[float, float]]]
+    config_choices: ClassVar[dict[str, dict[str, int]]] = {}
+    collects_fees: ClassVar[bool] = False
+    env_driven: ClassVar[bool] = False
     external: ClassVar[bool] = False  # orders come from outside (an RL env), not a strategy
+    # market infrastructure (the liquidity pool, the fee account), not a trading strategy:
+    # league tables list it apart from the trading families
+    infrastructure: ClassVar[bool] = False
+    default_config: ClassVar[dict | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        final = [b for b in cls.__mro__[1:] if b.__dict__.get("_final")]
+        if final:
+            raise TypeError(
+                f"{cls.__qualname__}: {final[0].__qualname__} is a registered (final) family; "
+                "subclass its abstract base instead"
+            )
+        for name in FINAL_MEMBERS:
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__qualname__}.{name}: derived from Params' param(...) fields; "
+                    "do not set it"
+                )
+        if "Params" in cls.__dict__:
+            cls.config_schema = params_schema(cls.Params)
 
     def n_slots(self, spec: FamilySpec) -> int:
         """Order slots per (agent, symbol); most families quote one order."""
@@ -84,6 +164,11 @@ class Family(abc.ABC):
         ``params`` (a copy: pop the keys read); scalars go through ``config_schema``."""
         return {}
 
+    def validate(self, spec: FamilySpec, params: Any) -> None:
+        """Refuse, before compiling, what only the market's sizes reveal (e.g. an SDK
+        function returning the wrong shapes): raise ``ConfigError`` naming the family."""
+        return None
+
     def init_extra(self, spec: FamilySpec, params: Any, key: jax.Array) -> Any:
         """Family-specific per-agent state (a pytree of [N, ...] arrays); none by default."""
         return ()
@@ -99,3 +184,25 @@ class Family(abc.ABC):
         key: jax.Array,
     ) -> tuple[OrderIntent, Any]:
         """Orders for this tick, and the updated family-specific state."""
+
+
+def check_family_class(cls: type) -> None:
+    """Refuse a class that cannot be a registered family (raised before anything compiles):
+    not a concrete :class:`Family`, no ``kind`` string, or ``Params`` fields without ranges."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if not (isinstance(cls, type) and issubclass(cls, Family)):
+        raise TypeError(f"{where}: a family must subclass qtgjax.agents.types.Family")
+    if getattr(cls, "__abstractmethods__", None):
+        missing = sorted(cls.__abstractmethods__)
+        raise TypeError(f"{where}: abstract (does not implement {missing}); cannot register")
+    kind = cls.__dict__.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"{where}: declare kind = '<name>' on the class itself")
+    if "Params" not in cls.__dict__:
+        raise TypeError(f"{where}: declare Params (a pytree dataclass of param(...) fields)")
+    for name in ("collects_fees", "env_driven", "external"):
+        if not isinstance(getattr(cls, name), bool):
+            raise TypeError(f"{where}.{name}: expected True or False")
+    unknown = sorted(set(cls.config_choices) - set(cls.config_schema))
+    if unknown:
+        raise TypeError(f"{where}.config_choices: {unknown} are not scalar params of Params")

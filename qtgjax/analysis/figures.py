@@ -254,12 +254,16 @@ def volume_spread(ticks: pl.LazyFrame, hue: str | None = None, window: int = 10)
 
 
 def league_chart(league: pl.DataFrame) -> Figure:
-    """Mean P&L per agent by family with its confidence interval (the league table)."""
-    table = league.sort("pnl_per_agent")
+    """Mean trading P&L per agent of the trading families with its confidence interval
+    (the league table's ranked rows; the infrastructure is left out)."""
+    measure = next(c for c in ("pnl_trading_per_agent", "pnl_per_agent") if c in league.columns)
+    if "role" in league.columns:
+        league = league.filter(pl.col("role") == "trading")
+    table = league.sort(measure)
     fig = Figure(figsize=(8, 0.45 * table.height + 1.5))
     ax = fig.subplots()
     y = np.arange(table.height)
-    mean = table["pnl_per_agent"].to_numpy()
+    mean = table[measure].to_numpy()
     low = table["pnl_ci_low"].fill_null(np.nan).to_numpy()
     high = table["pnl_ci_high"].fill_null(np.nan).to_numpy()
     err = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
@@ -270,8 +274,9 @@ def league_chart(league: pl.DataFrame) -> Figure:
     sizes = np.abs(mean[np.isfinite(mean) & (mean != 0)])
     if sizes.size and sizes.max() > 100 * sizes.min():  # one family dwarfs the others
         ax.set_xscale("symlog", linthresh=10 ** np.floor(np.log10(sizes.min())))
-    ax.set_xlabel("P&L per agent (currency), mean over scenarios with 95% CI")
-    ax.set_title("P&L league table by family")
+    what = "trading P&L" if measure == "pnl_trading_per_agent" else "P&L"
+    ax.set_xlabel(f"{what} per agent (currency), mean over scenarios with 95% CI")
+    ax.set_title(f"{what} league table of the trading families")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

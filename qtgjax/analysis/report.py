@@ -142,13 +142,36 @@ def depth_figure(study: Study):
     return depth_levels(depth, study.scan("ticks"), tick_size_of(study.root))
 
 
+def latency_sections(study: Study, folder: Path) -> list[str]:
+    """Realised delay per family x venue and over time, and the message counts, when the
+    folder has ``latency.parquet`` (a market with latency)."""
+    from qtgjax.analysis.latency import delay_heatmap, delay_over_time, latency_totals
+
+    try:
+        latency = study.scan("latency")
+    except ResultsError:
+        return []
+    totals = latency_totals(latency)
+    return [
+        "<h2>Latency</h2><p class='note'>Order messages per family and venue, over all "
+        "scenarios and ticks: delivered, late (overtaken by a newer one) and dropped, and "
+        "the mean realised delay of the delivered ones (ticks).</p>",
+        html_table(totals),
+        f"<img src='{save(delay_heatmap(totals), folder, 'latency_heatmap.png')}'>",
+        f"<img src='{save(delay_over_time(latency), folder, 'latency_over_time.png')}'>",
+    ]
+
+
 def league_sections(study: Study, folder: Path) -> list[str]:
     league = league_table(study.scan("agents"))
     name = save(league_chart(league), folder, "pnl_league.png")
     return [
         "<h2>P&amp;L league table by family</h2>",
-        "<p class='note'>P&amp;L per agent in currency, mean over all scenarios with 95% "
-        "interval; other columns are means over scenarios.</p>",
+        "<p class='note'>Trading families ranked by trading P&amp;L per agent (fills' cash "
+        "plus the lots traded marked at the last price; no dividends, no endowment "
+        "revaluation), currency, mean over all scenarios with 95% interval; the pool and "
+        "the fee account are infrastructure, listed last, unranked. pnl_per_agent is the "
+        "total P&amp;L; other columns are means over scenarios.</p>",
         html_table(league),
         f"<img src='{name}'>",
     ]
@@ -230,6 +253,7 @@ def write_report(
     body += league_sections(study, folder)
     body += model_sections(study)
     body += market_sections(study, folder, n_paths)
+    body += latency_sections(study, folder)
     if real is not None:
         body += realism_sections(study, folder, real)
     page = (

@@ -62,39 +62,61 @@ def summarise(
 
 
 def league_table(agents: pl.DataFrame | pl.LazyFrame, level: float = 0.95) -> pl.DataFrame:
-    """P&L league table by family: mean P&L per agent (currency) over scenarios with its
-    confidence interval, plus the family's other means (agents, trades, volume, fees, Sharpe,
-    drawdown) where the table has them; best first.
+    """League table by family: the trading families ranked by mean *trading* P&L per agent
+    (currency, ``pnl_trading_per_agent``) over scenarios with its confidence interval
+    (``pnl_ci_low``, ``pnl_ci_high``), best first; then the market's infrastructure (the
+    liquidity pool, the fee account: ``infrastructure`` in ``agents.parquet``), unranked
+    (``rank`` null), listed apart. Also the family's mean total P&L per agent
+    (``pnl_per_agent``: trading, holding, dividends, fees and borrow) and its other means
+    (agents, trades, volume, fees, Sharpe, drawdown) where the table has them.
+
+    A table without the trading split (older results) ranks by ``pnl_per_agent``.
     """
     frame = agents.lazy() if isinstance(agents, pl.DataFrame) else agents
     names = frame.collect_schema().names()
+    measure = "pnl_trading_per_agent" if "pnl_trading_per_agent" in names else "pnl_per_agent"
     extra = [c for c in ("trades", "volume", "fees", "sharpe", "max_drawdown") if c in names]
+    infra = pl.col("infrastructure").first() if "infrastructure" in names else pl.lit(False)
+    total = [pl.col("pnl_per_agent").mean()] if measure != "pnl_per_agent" else []
     table = (
         frame.group_by("family", "kind")
         .agg(
+            infra.alias("infrastructure"),
             pl.col("n_agents").mean(),
             pl.len().alias("n"),
-            pl.col("pnl_per_agent").mean().alias("mean"),
-            pl.col("pnl_per_agent").std().alias("std"),
+            pl.col(measure).mean().alias("mean"),
+            pl.col(measure).std().alias("std"),
+            *total,
             *[pl.col(c).fill_nan(None).mean() for c in extra],
         )
         .collect()
     )
     table = with_ci(table, level).rename(
-        {"mean": "pnl_per_agent", "ci_low": "pnl_ci_low", "ci_high": "pnl_ci_high"}
+        {"mean": measure, "ci_low": "pnl_ci_low", "ci_high": "pnl_ci_high"}
     )
+    trading = table.filter(~pl.col("infrastructure")).sort(measure, descending=True)
+    trading = trading.with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64))
+    infra_rows = table.filter(pl.col("infrastructure")).sort("family")
+    infra_rows = infra_rows.with_columns(pl.lit(None, pl.Int64).alias("rank"))
+    role = (
+        pl.when(pl.col("infrastructure"))
+        .then(pl.lit("infrastructure"))
+        .otherwise(pl.lit("trading"))
+    )
+    columns = [
+        "rank",
+        "family",
+        "kind",
+        "role",
+        "n_agents",
+        "n",
+        measure,
+        "pnl_ci_low",
+        "pnl_ci_high",
+    ]
+    columns += ["pnl_per_agent"] if total else []
     return (
-        table.sort("pnl_per_agent", descending=True)
-        .with_row_index("rank", offset=1)
-        .select(
-            "rank",
-            "family",
-            "kind",
-            "n_agents",
-            "n",
-            "pnl_per_agent",
-            "pnl_ci_low",
-            "pnl_ci_high",
-            *extra,
-        )
+        pl.concat([trading, infra_rows.select(trading.columns)])
+        .with_columns(role.alias("role"))
+        .select(*columns, *extra)
     )

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qtgjax.agents.families.learner import LEARNER_SLOTS
-from qtgjax.agents.types import AccountParams, Family
+from qtgjax.agents.types import AccountParams, Family, array_param
 from qtgjax.backtest.engine import bar_view
 from qtgjax.backtest.strategies import POLICY
 from qtgjax.config.build import ConfigError
@@ -51,9 +51,9 @@ class PolicyParams:
         task: the task's ``Params`` (its numbers: horizon, limits, ...).
     """
 
-    network: Any
-    obs_stats: Any
-    task: Any
+    network: Any = array_param()
+    obs_stats: Any = array_param()
+    task: Any = array_param()
 
 
 @pytree
@@ -119,7 +119,6 @@ class PolicyTrader(Family):
 
     kind: ClassVar[str] = POLICY
     Params: ClassVar[type] = PolicyParams
-    config_schema: ClassVar[dict] = {}  # the task's numbers are checked by LoadedPolicy
 
     def n_slots(self, spec):
         return LEARNER_SLOTS

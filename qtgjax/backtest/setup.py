@@ -14,12 +14,10 @@ from dataclasses import dataclass, fields, replace
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import OmegaConf
 
 from qtgjax.agents.registry import known_kinds
 from qtgjax.agents.strategy import SignalStrategy
 from qtgjax.agents.types import FamilySpec
-from qtgjax.api import CONF_DIR
 from qtgjax.backtest.engine import Column, Market
 from qtgjax.backtest.fills import FILL_AT, IMPACT, FillParams
 from qtgjax.backtest.strategies import DIRECTIONS, POLICY, strategy_family
@@ -32,6 +30,7 @@ from qtgjax.config.build import (
     number,
 )
 from qtgjax.data import Bars, auto_tick_size, load_bars
+from qtgjax.plugins import family_defaults
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import MarketParams
 
@@ -104,12 +103,11 @@ def family_config(kind: str, cfg: Mapping) -> dict:
     """The family's defaults (``conf/agents/KIND.yaml``), the backtest's presets for its
     kind (``strategies.KIND``, plus ``signal_defaults`` for signal families, plus
     ``size``), then ``params`` overrides."""
-    path = CONF_DIR / "agents" / f"{kind}.yaml"
-    if not path.exists() or kind not in known_kinds():
-        known = sorted(k for k in known_kinds() if (CONF_DIR / "agents" / f"{k}.yaml").exists())
+    raw = family_defaults(kind) if kind in known_kinds() else None
+    if raw is None:  # conf/agents/KIND.yaml, or the family's default_config (SDK, plugins)
+        known = sorted(k for k in known_kinds() if family_defaults(k) is not None)
         raise ConfigError(f"strategy: {kind!r} is not a strategy family (driven from outside, "
                           f"or unknown); use one of {[*known, POLICY]}")
-    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     params = dict(raw.get("params") or {})
     family = strategy_family(kind)
     if isinstance(family, SignalStrategy):

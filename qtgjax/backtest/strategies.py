@@ -44,6 +44,9 @@ class Directed(SignalStrategy):
     def init_signal_extra(self, spec, params, key):
         return self.inner.init_signal_extra(spec, params, key)
 
+    def update_signal_extra(self, spec, params, extra, accounts, view):
+        return self.inner.update_signal_extra(spec, params, extra, accounts, view)
+
     def signal(self, spec, params, extra, accounts, view):
         raw, exit_now = self.inner.signal(spec, params, extra, accounts, view)
         against = raw == -self.direction

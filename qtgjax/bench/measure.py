@@ -20,7 +20,7 @@ import time
 
 import jax
 
-from qtgjax.bench.workloads import counted_agents, load_workload, sim_config
+from qtgjax.bench.workloads import counted_agents, load_workload, sim_config, workload_agents
 from qtgjax.config.build import build, scenario_keys, scenario_params
 from qtgjax.sim.chunk import ChunkPlan, chunk_inputs, plan_chunks, rollout_for
 
@@ -59,7 +59,7 @@ def measure(
     workload: str,
     *,
     scenarios: int,
-    agents: int,
+    agents: int | None,
     ticks: int,
     levels: int | None = None,
     symbols: int | None = None,
@@ -69,8 +69,10 @@ def measure(
     memory_fraction: float = 0.5,
     budget_bytes: int | None = None,
 ) -> dict:
-    """Build the workload at this size, compile its rollout, time it; the JSON fields."""
+    """Build the workload at this size, compile its rollout, time it; the JSON fields.
+    ``agents=None`` runs the workload's own size (its ``agents`` key)."""
     spec = load_workload(workload)
+    agents = workload_agents(spec) if agents is None else agents
     cfg = sim_config(
         spec,
         scenarios=scenarios,

@@ -3,12 +3,14 @@
 A workload file names a market shape and its families::
 
     name: kineticsim
+    agents: 256                     # default N (qtgjax-bench without agents=)
     symbols: 1                      # default S
     levels: 128                     # default K
     initial_price: [10000]          # cycled over the symbols
     symbols_per_sector: 1           # optional: sector of symbol i is i // this
     market: {}                      # merged into conf/config.yaml's market section
     fundamentals: {}                # merged into its fundamentals section
+    venues: {lit: {}, periodic: {batch_interval: 5}}   # optional: several venues
     families:
       noise: {agents: noise, share: 70, params: {p_active: 0.2}}
       exchange: {agents: fee_account, n_agents: 1}
@@ -23,11 +25,11 @@ whatever N is (the background pool's one account, the fee account).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from qtgjax.paths import CONF_DIR
+
 WORKLOAD_DIR = CONF_DIR / "bench" / "workload"
 AGENTS_DIR = CONF_DIR / "agents"
 _FAMILY_KEYS = ("agents", "share", "n_agents")
@@ -38,16 +40,49 @@ class WorkloadError(ValueError):
 
 
 def known_workloads() -> list[str]:
-    """Names of the workload files in ``conf/bench/workload/``."""
-    return sorted(p.stem for p in WORKLOAD_DIR.glob("*.yaml"))
+    """Names of the workload files in ``conf/bench/workload/`` and of the plugins'
+    workloads (entry-point group ``qtgjax.workloads``)."""
+    from qtgjax.plugins import plugin_workloads
+
+    return sorted({p.stem for p in WORKLOAD_DIR.glob("*.yaml")} | set(plugin_workloads()))
 
 
 def load_workload(name: str) -> dict:
-    """The workload file ``name`` as a plain dict."""
+    """The workload file ``name`` (or the plugin workload of that name) as a plain dict."""
+    from qtgjax.plugins import plugin_workloads
+
     path = WORKLOAD_DIR / f"{name}.yaml"
     if not path.exists():
+        plugins = plugin_workloads()
+        if name in plugins:
+            return plugins[name]
         raise WorkloadError(f"workload: unknown workload {name!r}; known: {known_workloads()}")
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def family_base(kind: str, where: str):
+    """The base config of family ``kind``: ``conf/agents/KIND.yaml``, else the family's
+    ``default_config`` (a plugin's family)."""
+    path = AGENTS_DIR / f"{kind}.yaml"
+    if path.exists():
+        return OmegaConf.load(path)
+    from qtgjax.agents.registry import get_family, known_kinds
+
+    if kind in known_kinds(include_external=True) and get_family(kind).default_config:
+        return OmegaConf.create(dict(get_family(kind).default_config))
+    raise WorkloadError(f"{where}: no file {path.name} in conf/agents and no family {kind!r} "
+                        "with a default_config")
+
+
+def workload_agents(workload: Mapping) -> int:
+    """The workload's own N (its ``agents`` key), what ``qtgjax-bench`` runs without
+    ``agents=``."""
+    n = workload.get("agents")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise WorkloadError(
+            f"workload {workload.get('name')!r}: no agents: N of its own ({n!r}); give agents=N"
+        )
+    return n
 
 
 def split_agents(n_agents: int, shares: Mapping[str, float]) -> dict[str, int]:
@@ -118,6 +153,8 @@ def sim_config(
     base.market = market
     base.fundamentals = OmegaConf.merge(base.fundamentals, workload.get("fundamentals") or {})
     base.families = family_configs(workload["families"], agents)
+    if workload.get("venues"):  # several venues (conf/venues.yaml's section)
+        base.venues = workload["venues"]
     base.scenarios, base.ticks, base.seed = int(scenarios), int(ticks), int(seed)
     return OmegaConf.to_container(base, resolve=True)
 
@@ -130,11 +167,8 @@ def family_configs(families: Mapping, n_agents: int) -> dict:
     for name, fam in families.items():
         if ("share" in fam) == ("n_agents" in fam):
             raise WorkloadError(f"families.{name}: give exactly one of share and n_agents")
-        path = AGENTS_DIR / f"{fam['agents']}.yaml"
-        if not path.exists():
-            raise WorkloadError(f"families.{name}.agents: no file {path.name} in conf/agents")
         overrides = {k: v for k, v in fam.items() if k not in _FAMILY_KEYS}
-        cfg = OmegaConf.merge(OmegaConf.load(path), overrides)
+        cfg = OmegaConf.merge(family_base(fam["agents"], f"families.{name}.agents"), overrides)
         cfg.n_agents = counts.get(name, fam.get("n_agents"))
         out[name] = cfg
     return out

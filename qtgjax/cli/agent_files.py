@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from qtgjax.paths import searchpath_override
+
 FILE_OVERRIDE = re.compile(r"^(\+{0,2}agents@[A-Za-z_][\w.]*)=(.+\.ya?ml)$")
 
 
@@ -37,6 +39,23 @@ def agent_file_overrides(args: Sequence[str]) -> list[str]:
         option = "_file_" + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
         shutil.copyfile(resolved, folder / "agents" / f"{option}.yaml")
         out.append(f"{match.group(1)}={option}")
-    if folder is not None:
-        out.append(f"hydra.searchpath=[file://{folder}]")
-    return out
+    return out + searchpath_override([folder] if folder is not None else [])
+
+
+def hydra_args(args: Sequence[str], prog: str = "qtgjax") -> list[str]:
+    """What every Hydra entry point does to its arguments first: agent files made into
+    group options, the user's config folders (``QTGJAX_CONFIG_PATH``) on the search path,
+    plugin families' default configs offered as ``agents`` options. A broken plugin or
+    config folder ends the program with one line naming it (exit 2)."""
+    import sys
+
+    from qtgjax.plugins import PluginError, store_family_configs
+
+    try:
+        store_family_configs()
+        if any(a.startswith("hydra.searchpath=") for a in args):
+            return list(args)
+        return agent_file_overrides(args)
+    except (PluginError, NotADirectoryError) as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        sys.exit(2)

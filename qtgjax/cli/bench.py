@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import hydra
 import jax
@@ -20,9 +19,10 @@ from qtgjax.bench.measure import measure
 from qtgjax.bench.workloads import WorkloadError
 from qtgjax.cli.errors import os_error_line
 from qtgjax.config.build import ConfigError
+from qtgjax.paths import CONF_DIR
 from qtgjax.sim.chunk import MemoryBudgetError
 
-BENCH_CONF = Path(__file__).resolve().parents[2] / "conf" / "bench"
+BENCH_CONF = CONF_DIR / "bench"
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -52,7 +52,7 @@ def run(cfg: DictConfig) -> dict:
     result = measure(
         str(cfg.workload.name),
         scenarios=int(cfg.scenarios),
-        agents=int(cfg.agents),
+        agents=None if cfg.agents is None else int(cfg.agents),
         ticks=int(cfg.ticks),
         levels=None if cfg.levels is None else int(cfg.levels),
         symbols=None if cfg.symbols is None else int(cfg.symbols),

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from qtgjax.api import CONF_DIR, to_plain
+from qtgjax.cli.agent_files import hydra_args
 from qtgjax.config.build import ConfigError
 from qtgjax.evolve.run import EvolveResult, evolve
 
@@ -68,6 +69,7 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    sys.argv[1:] = hydra_args(sys.argv[1:], "qtgjax-evolve")
     _app()
 
 
@@ -101,6 +103,7 @@ def _league_app(cfg: DictConfig) -> None:
 
 
 def league_main() -> None:
+    sys.argv[1:] = hydra_args(sys.argv[1:], "qtgjax-league")
     _league_app()
 
 

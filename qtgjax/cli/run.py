@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from qtgjax.api import CONF_DIR, to_plain
-from qtgjax.cli.agent_files import agent_file_overrides
+from qtgjax.cli.agent_files import hydra_args
 from qtgjax.cli.errors import check_out_arg, config_error_line, os_error_line, user_errors
 from qtgjax.config.build import ConfigError
 from qtgjax.io.price_limits import PriceLimitWarning
@@ -75,5 +75,5 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     check_out_arg(PROG, sys.argv[1:])
-    sys.argv[1:] = agent_file_overrides(sys.argv[1:])  # +agents@families.X=FILE.yaml
+    sys.argv[1:] = hydra_args(sys.argv[1:], PROG)  # +agents@families.X=FILE.yaml, plugins, paths
     _app()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from qtgjax.api import CONF_DIR
 from qtgjax.cli.errors import os_error_line
 from qtgjax.config.build import ConfigError
+from qtgjax.paths import CONF_DIR, DATA_ROOT
 from qtgjax.sweep import (
     ChunkFailed,
     ClusterError,
@@ -32,7 +32,7 @@ from qtgjax.sweep.runner import check_settings
 from qtgjax.sweep.spec import parse_memory
 
 SWEEP_CONF = CONF_DIR / "sweep"
-REPO = CONF_DIR.parent
+REPO = DATA_ROOT  # holds sweeps/ (the repository, or the installed package's data)
 USAGE = """usage: qtgjax-sweep sweep=NAME [out=DIR]
                     [cluster=local|threads|inprocess|slurm|slurm_gpu|scheduler]
                     [chunk_size=N] [chunk_memory=4GiB] [retries=N] [progress=false]

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from qtgjax.api import CONF_DIR, to_plain
+from qtgjax.cli.agent_files import hydra_args
 from qtgjax.cli.errors import check_out_arg, os_error_line, user_errors
 from qtgjax.config.build import ConfigError
 from qtgjax.io.runfolder import RunFolder
@@ -86,6 +87,7 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     check_out_arg("qtgjax-train", sys.argv[1:])
+    sys.argv[1:] = hydra_args(sys.argv[1:], "qtgjax-train")
     _app()
 
 

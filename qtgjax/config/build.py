@@ -6,7 +6,6 @@ Everything is checked before anything compiles; a bad key or value raises
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -16,17 +15,16 @@ import jax.numpy as jnp
 
 from qtgjax.agents.registry import get_family, known_kinds
 from qtgjax.agents.types import AccountParams, FamilySpec
+from qtgjax.config.checks import ConfigError, check_keys, number
+from qtgjax.config.records import build_records
 from qtgjax.market.auction import MAX_BOOK_LOTS
 from qtgjax.market.money import MAX_PRICE_TICKS
-from qtgjax.sim.depth import DepthSpec
 from qtgjax.sim.signals import IndicatorParams
 from qtgjax.sim.types import FundamentalParams, MarketParams, SimParams, SimStatic
 
+FAMILY_VENUE_KEYS = ("venue", "route", "latency")  # read by qtgjax.config.venues, .latency
+
 INT32_MAX = 2**31 - 1
-
-
-class ConfigError(ValueError):
-    """A config value is missing, unknown or out of range; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,10 @@ TOP_LEVEL_KEYS = (
     "overwrite",
     "chunk_size",
     "chunk_memory",
+    "venues",
+    "latency",
 )
+SPREAD = "position_spread"  # optional account key (0 when absent)
 COSTS_KEYS = ("maker_bps", "taker_bps", "borrow_bps")
 ACCOUNT_SCHEMA = {
     "n_agents": (1, 10**8),
@@ -112,29 +113,6 @@ ACCOUNT_SCHEMA = {
     "taker_bps": (-100.0, 100.0),
     "borrow_bps": (0.0, 10_000.0),
 }
-
-
-def number(cfg: Mapping, key: str, bounds: tuple, path: str):
-    """``cfg[key]`` checked to be a number in ``bounds`` (ints if both bounds are ints)."""
-    where = f"{path}.{key}" if path else key
-    if key not in cfg or cfg[key] is None:
-        raise ConfigError(f"{where}: missing (allowed range {bounds[0]}..{bounds[1]})")
-    value = cfg[key]
-    want_int = all(isinstance(b, int) for b in bounds)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if want_int and not float(value).is_integer():
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if not (bounds[0] <= value <= bounds[1]) or (isinstance(value, float) and math.isnan(value)):
-        raise ConfigError(f"{where}: {value!r} is out of range {bounds[0]}..{bounds[1]}")
-    return int(value) if want_int else float(value)
-
-
-def check_keys(cfg: Mapping, allowed, path: str) -> None:
-    unknown = sorted(set(cfg) - set(allowed), key=str)
-    if unknown:
-        where = f"{path}.{unknown[0]}" if path else str(unknown[0])
-        raise ConfigError(f"{where}: unknown key; allowed keys: {sorted(allowed)}")
 
 
 def section(cfg: Mapping, key: str, path: str = "") -> Mapping:
@@ -255,7 +233,15 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         known = known_kinds(include_external=True)
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
-    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=("kind", "params"))
+    extra = ("kind", "params", SPREAD, *FAMILY_VENUE_KEYS)
+    account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=extra)
+    account[SPREAD] = number({SPREAD: cfg.get(SPREAD, 0)}, SPREAD, (0, 2**30), path)
+    if abs(account["position"]) + account[SPREAD] > account["max_position"]:
+        raise ConfigError(
+            f"{path}.{SPREAD}: starting positions |position| + {SPREAD} = "
+            f"{abs(account['position']) + account[SPREAD]} exceed max_position "
+            f"{account['max_position']}"
+        )
     params = cfg.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"{path}.params: expected a mapping of the family's parameters")
@@ -271,17 +257,19 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         maker_bps=jnp.float32(account["maker_bps"]),
         taker_bps=jnp.float32(account["taker_bps"]),
         borrow_bps=jnp.float32(account["borrow_bps"]),
+        position_spread=jnp.int32(account[SPREAD]),
     )
     names = [f.name for f in fields(family.Params)]
     strategy_params = family.Params(
         **{k: arrays[k] if k in arrays else _scalar(strategy[k]) for k in names}
     )
+    family.validate(spec, strategy_params)
     return spec, account_params, strategy_params
 
 
 def named_choices(family, params: dict, path: str) -> dict:
     """Replace names of choices (e.g. sizing: kelly) by their numbers."""
-    for key, choices in getattr(family, "config_choices", {}).items():
+    for key, choices in family.config_choices.items():
         value = params.get(key)
         if isinstance(value, str):
             if value not in choices:
@@ -305,8 +293,8 @@ def check_family_fits(family, spec: FamilySpec, strategy: dict, account: dict, p
 
 
 def check_fee_account(families_cfg: Mapping) -> None:
-    """Fees need exactly one fee account (one agent) to collect them."""
-    houses = [n for n, c in families_cfg.items() if c.get("kind") == "fee_account"]
+    """Fees need exactly one fee account (``Family.collects_fees``, one agent) to collect them."""
+    houses = [n for n, c in families_cfg.items() if get_family(c["kind"]).collects_fees]
     if len(houses) > 1:
         raise ConfigError(f"families: {len(houses)} fee_account families {houses}; use one")
     if houses and families_cfg[houses[0]]["n_agents"] != 1:
@@ -318,20 +306,6 @@ def check_fee_account(families_cfg: Mapping) -> None:
                 f"families.{name}.taker_bps: fees are charged but no family of kind "
                 "fee_account collects them; add +agents@families.exchange=fee_account"
             )
-
-
-RECORD_DEFAULTS = {"depth": 0, "depth_every": 1}
-
-
-def build_records(cfg: Mapping, n_levels: int, n_ticks: int) -> DepthSpec:
-    """The optional records of ``record:`` (all off when the section is missing)."""
-    record = cfg.get("record") or {}
-    if not isinstance(record, Mapping):
-        raise ConfigError(f"record: expected a mapping, got {record!r}")
-    schema = {"depth": (0, n_levels), "depth_every": (1, max(n_ticks, 1))}
-    check_keys(record, schema, "record")
-    values = {k: number({**RECORD_DEFAULTS, **record}, k, b, "record") for k, b in schema.items()}
-    return DepthSpec(levels=values["depth"], every=values["depth_every"])
 
 
 def _scalar(value):
@@ -363,13 +337,29 @@ def build(cfg: Mapping) -> Built:
     n_symbols, n_levels = market_values["symbols"], market_values["levels"]
     built = [build_family(n, c, n_symbols, n_levels) for n, c in families_cfg.items()]
     check_fee_account(families_cfg)
+    from qtgjax.config.latency import build_latency
+    from qtgjax.config.venues import build_venues, venue_names
+
+    n_venues, routes, venues = build_venues(cfg, families_cfg)
+    max_delay, latency = build_latency(cfg, families_cfg, venue_names(cfg))
+    records = build_records(cfg, n_levels, run["ticks"], [b[0] for b in built])
+    if n_venues > 1 and records["depth"].levels:
+        raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
+    if venues is not None and records["fills"].on:
+        raise ConfigError(
+            "record.fills: execution reports are for a market without a venues section "
+            "(venue fees and per-venue prices are not in fills.parquet yet); set record.fills=false"
+        )
     static = SimStatic(
         n_symbols=n_symbols,
         n_levels=n_levels,
         n_ages=market_values["age_classes"],
         families=tuple(b[0] for b in built),
         history=market_values["history"],
-        depth=build_records(cfg, n_levels, run["ticks"]),
+        n_venues=n_venues,
+        routes=routes if venues is not None else (),
+        max_delay=max_delay,
+        **records,
     )
     bound = book_lots_bound(static, families_cfg)
     if bound >= MAX_BOOK_LOTS:
@@ -377,7 +367,8 @@ def build(cfg: Mapping) -> Built:
             f"families: up to {bound} lots could rest in one book, above the exact-arithmetic "
             f"limit {MAX_BOOK_LOTS}; lower n_agents, order sizes or max_position"
         )
-    params = SimParams(market, fundamentals, tuple(b[1] for b in built), tuple(b[2] for b in built))
+    accounts, strategies = tuple(b[1] for b in built), tuple(b[2] for b in built)
+    params = SimParams(market, fundamentals, accounts, strategies, venues, latency)
     spec = RunSpec(run["scenarios"], run["ticks"], run["seed"], market_values["tick_size"])
     return Built(static, params, spec)
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import jax
 
 from qtgjax.agents.families.learner import set_pending
+from qtgjax.agents.registry import get_family
 from qtgjax.api import load_config
 from qtgjax.config.build import Built, build
 from qtgjax.market.types import Accounts, OrderIntent
@@ -66,11 +67,14 @@ def _without_removed(overrides: Sequence[str]) -> list[str]:
 
 
 def learner_index(static: SimStatic) -> int:
-    """Index of the (one) family of kind ``learner`` in the market."""
-    kinds = [f.kind for f in static.families]
-    if kinds.count("learner") != 1:
-        raise ValueError(f"an env market needs exactly one learner family, got kinds {kinds}")
-    return kinds.index("learner")
+    """Index of the (one) family an env drives (``Family.env_driven``) in the market."""
+    driven = [i for i, f in enumerate(static.families) if get_family(f.kind).env_driven]
+    if len(driven) != 1:
+        kinds = [f.kind for f in static.families]
+        raise ValueError(
+            f"an env market needs exactly one env-driven (learner) family, got kinds {kinds}"
+        )
+    return driven[0]
 
 
 def learner_accounts(sim: SimState, index: int) -> Accounts:

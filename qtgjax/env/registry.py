@@ -12,19 +12,49 @@ from qtgjax.env.tasks.base import Task
 from qtgjax.env.types import EnvParams
 
 _TASKS: dict[str, type[Task]] = {}
+_PLUGINS_LOADED = False
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    """Register a task class under ``cls.name``."""
-    if cls.name in _TASKS:
-        raise ValueError(f"task {cls.name!r} registered twice")
+    """Register a task class under ``cls.name`` (its metadata checked)."""
+    if cls.name in _TASKS and _TASKS[cls.name] is not cls:
+        other = _TASKS[cls.name]
+        raise ValueError(
+            f"task {cls.name!r} registered twice: {other.__module__}.{other.__qualname__} and "
+            f"{cls.__module__}.{cls.__qualname__}"
+        )
+    cls.check_metadata()
     _TASKS[cls.name] = cls
     return cls
 
 
+def _load_plugins() -> None:
+    """Register the tasks of the ``qtgjax.tasks`` entry points once."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    from qtgjax.plugins import PluginError, describe, plugin_tasks
+
+    for ep, cls in plugin_tasks():
+        try:
+            register_task(cls)
+        except ValueError as err:
+            raise PluginError(f"{describe(ep)}: {err}") from None
+    _PLUGINS_LOADED = True
+
+
 def tasks() -> list[str]:
-    """Names of the registered tasks."""
+    """Names of the registered tasks (plugins' included)."""
+    _load_plugins()
     return sorted(_TASKS)
+
+
+def task_class(name: str) -> type[Task]:
+    """The task class registered under ``name``."""
+    _load_plugins()
+    if name not in _TASKS:
+        raise KeyError(f"unknown env {name!r}; known: {tasks()}")
+    return _TASKS[name]
 
 
 def make(
@@ -49,9 +79,7 @@ def make(
     Returns:
         (env, params): params is an :class:`EnvParams` pytree (vmappable).
     """
-    if name not in _TASKS:
-        raise KeyError(f"unknown env {name!r}; known: {tasks()}")
-    cls = _TASKS[name]
+    cls = task_class(name)
     unknown = sorted(set(overrides) - set(cls.static_names()) - set(cls.param_names()))
     if unknown:
         allowed = sorted({*cls.static_names(), *cls.param_names()})

@@ -39,7 +39,7 @@ from qtgjax.train.adapter import agent_layout, env_actions
 from qtgjax.train.evaluate import episode_limit
 from qtgjax.train.networks import apply_actor_critic, normalize_obs
 from qtgjax.train.ppo import make_train_parts
-from qtgjax.train.tasks import TASKS, make_task_env
+from qtgjax.train.tasks import make_task_env, task_names, task_spec
 from qtgjax.train.types import PPOConfig
 
 
@@ -76,8 +76,8 @@ def league_ppo(spec: LeagueSpec) -> PPOConfig:
 
 
 def check_spec(spec: LeagueSpec) -> None:
-    if spec.task not in TASKS:
-        raise ConfigError(f"league.task: {spec.task!r} is not one of {sorted(TASKS)}")
+    if spec.task not in task_names():
+        raise ConfigError(f"league.task: {spec.task!r} is not one of {task_names()}")
     for name, low in (("learners", 2), ("rounds", 1), ("updates_per_round", 1), ("matches", 1)):
         if getattr(spec, name) < low:
             raise ConfigError(f"league.{name}: {getattr(spec, name)} must be at least {low}")
@@ -194,7 +194,7 @@ def run_league(spec: LeagueSpec, folder: str | Path | None = None) -> LeagueResu
     env, env_params = make_task_env(spec.task, {**spec.env, "n_learners": spec.learners})
     layout = agent_layout(env, env_params)
     ppo = league_ppo(spec)
-    init_runner, update = make_train_parts(ppo, env, env_params, TASKS[spec.task].metrics)
+    init_runner, update = make_train_parts(ppo, env, env_params, task_spec(spec.task).metrics)
 
     steps = episode_limit(env_params, None)
     n_l, n_m = spec.learners, spec.matches

@@ -88,3 +88,41 @@ def family_pnl_table(
         schema=FAMILY_PNL_SCHEMA,
     )
     return df.sort("scenario", "family", "tick")
+
+
+LATENCY_SCHEMA = {
+    "scenario": pl.Int64,
+    "tick": pl.Int64,
+    "family": pl.Utf8,
+    "venue": pl.Int32,
+    "delivered": pl.Int64,
+    "late": pl.Int64,
+    "dropped": pl.Int64,
+    "delay_sum": pl.Int64,
+}
+
+
+def latency_table(static: SimStatic, out: Rollout, first_scenario: int = 0) -> pl.DataFrame:
+    """One row per (scenario, tick, family, venue): order messages delivered, late and
+    dropped in the tick, and the summed delay of the delivered ones (ticks; mean delay =
+    delay_sum / delivered). Only when the market has latency (``latency.max_delay > 0``)."""
+    lat = out.records.latency
+    if lat is None:
+        return pl.DataFrame(schema=LATENCY_SCHEMA)
+    delivered = np.asarray(lat.delivered)  # [B, T, F, V]
+    scen, tick, fam, ven = _grid(*delivered.shape)
+    names = np.array([f.name for f in static.families])
+    df = pl.DataFrame(
+        {
+            "scenario": (scen + first_scenario).astype(np.int64),
+            "tick": tick.astype(np.int64),
+            "family": names[fam],
+            "venue": ven.astype(np.int32),
+            "delivered": delivered.ravel().astype(np.int64),
+            "late": np.asarray(lat.late).ravel().astype(np.int64),
+            "dropped": np.asarray(lat.dropped).ravel().astype(np.int64),
+            "delay_sum": np.asarray(lat.delay_sum).ravel().astype(np.int64),
+        },
+        schema=LATENCY_SCHEMA,
+    )
+    return df.sort("scenario", "family", "venue", "tick")

@@ -6,13 +6,13 @@ import polars as pl
 
 
 def scenario_market_stats(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per (scenario, symbol): start and end price, one-tick volatility of the close, volume
+    """Per (scenario, venue, symbol): start and end price, one-tick volatility of the close, volume
     and spread per tick (what :func:`market_summary` averages; a chunk's ticks at a time)."""
     by_tick = pl.col("tick")
     return (
         ticks.lazy()
-        .group_by("scenario", "symbol")
-        .agg(  # ordered by tick within each (scenario, symbol): no sort of the whole table
+        .group_by("scenario", "venue", "symbol")
+        .agg(  # ordered by tick within each (scenario, venue, symbol): no sort of the whole table
             pl.col("open").sort_by(by_tick).first().alias("start"),
             pl.col("close").sort_by(by_tick).last().alias("end"),
             pl.col("close").sort_by(by_tick).log().diff().std().alias("tick_vol"),
@@ -24,13 +24,14 @@ def scenario_market_stats(ticks: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None) -> pl.DataFrame:
-    """Per symbol, over scenarios: start/end price, return, volatility, volume, spread; from
-    the ticks table, or from :func:`scenario_market_stats` of its parts (``stats``, so that
-    a run written chunk by chunk never reads its whole ticks table back)."""
+    """Per venue and symbol, over scenarios: start/end price, return, volatility, volume,
+    spread; from the ticks table, or from :func:`scenario_market_stats` of its parts
+    (``stats``, so that a run written chunk by chunk never reads its whole ticks table
+    back)."""
     per_scenario = scenario_market_stats(ticks) if stats is None else stats
     return (
         per_scenario.lazy()
-        .group_by("symbol")
+        .group_by("venue", "symbol")
         .agg(
             pl.len().alias("scenarios"),
             pl.col("start").mean(),
@@ -40,28 +41,33 @@ def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None)
             pl.col("volume_per_tick").mean(),
             pl.col("mean_spread").mean(),
         )
-        .sort("symbol")
+        .sort("venue", "symbol")
         .collect()
     )
 
 
 def family_summary(agents: pl.DataFrame, tick_size: float) -> pl.DataFrame:
-    """P&L league table: per family, means over scenarios, best P&L first (currency)."""
-    return (
+    """P&L league table: per family, means over scenarios (currency); the trading families
+    ranked by trading P&L per agent, best first, then the infrastructure (unranked)."""
+    table = (
         agents.group_by("family", "kind")
         .agg(
+            pl.col("infrastructure").first(),
             pl.col("n_agents").first(),
+            pl.col("pnl_trading_per_agent").mean(),
             (pl.col("pnl").mean() * tick_size).alias("pnl_mean"),
             pl.col("pnl_per_agent").mean().alias("pnl_per_agent"),
+            *[(pl.col(c).mean() * tick_size).alias(c) for c in ("pnl_holding", "dividends")],
             pl.col("trades").mean().alias("trades"),
             pl.col("volume").mean().alias("volume_lots"),
             (pl.col("fees").mean() * tick_size).alias("fees"),
             pl.col("sharpe").mean(),
             pl.col("max_drawdown").mean(),
         )
-        .sort("pnl_per_agent", descending=True)
-        .with_row_index("rank", offset=1)
+        .sort("infrastructure", "pnl_trading_per_agent", descending=[False, True])
     )
+    rank = pl.when(~pl.col("infrastructure")).then(pl.int_range(1, pl.len() + 1))
+    return table.with_columns(rank.alias("rank")).select("rank", pl.exclude("rank"))
 
 
 def conservation_errors(tables: dict[str, pl.DataFrame]) -> tuple[int, int]:

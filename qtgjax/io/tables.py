@@ -11,9 +11,11 @@ import numpy as np
 import polars as pl
 
 from qtgjax import risk
+from qtgjax.agents.registry import get_family
 from qtgjax.io.price_limits import at_price_limit
 from qtgjax.market import money
 from qtgjax.sim.rollout import Rollout
+from qtgjax.sim.tick import fee_account_index
 from qtgjax.sim.types import SimStatic
 
 
@@ -23,10 +25,14 @@ def _grid(*sizes):
 
 
 def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """One row per (scenario, symbol, tick)."""
+    """One row per (scenario, venue, symbol, tick); ``venue`` is 0 with one venue. With
+    several venues the prices, quotes, volume, flow and depth are the venue's own."""
     rec = out.records
-    n_b, n_t, n_s = np.shape(rec.close)
-    scen, tick, sym = _grid(n_b, n_t, n_s)
+    bars = rec if rec.venues is None else rec.venues
+    shape = np.shape(bars.close)
+    n_b, n_t, n_s = shape[0], shape[1], shape[-1]
+    n_v = 1 if rec.venues is None else shape[2]
+    scen, tick, ven, sym = _grid(n_b, n_t, n_v, n_s)
 
     def col(x):
         return np.asarray(x).reshape(-1)
@@ -34,29 +40,34 @@ def ticks_table(static: SimStatic, out: Rollout, tick_size: float, first_scenari
     def price(x):
         return col(x).astype(np.float64) * tick_size
 
-    volume = col(rec.volume).astype(np.int64)
+    fundamental = np.broadcast_to(
+        np.asarray(rec.fundamental)[:, :, None, :], (n_b, n_t, n_v, n_s)
+    )
+    news = np.broadcast_to(np.asarray(rec.news)[:, :, None, :], (n_b, n_t, n_v, n_s))
+    volume = col(bars.volume).astype(np.int64)
     df = pl.DataFrame(
         {
             "scenario": (scen + first_scenario).astype(np.int64),
+            "venue": ven.astype(np.int32),
             "symbol": sym.astype(np.int32),
             "tick": tick.astype(np.int64),
-            "open": price(rec.open),
-            "high": price(rec.high),
-            "low": price(rec.low),
-            "close": price(rec.close),
+            "open": price(bars.open),
+            "high": price(bars.high),
+            "low": price(bars.low),
+            "close": price(bars.close),
             "volume": volume,
-            "taker_flow": col(rec.taker_flow).astype(np.int64),
-            "vwap": _masked(col(rec.clear_price) * tick_size, volume == 0),
-            "best_bid": _masked(col(rec.best_bid) * tick_size, col(rec.best_bid) == 0),
-            "best_ask": _masked(col(rec.best_ask) * tick_size, col(rec.best_ask) == 0),
-            "bid_depth": col(rec.bid_depth).astype(np.int64),
-            "ask_depth": col(rec.ask_depth).astype(np.int64),
-            "fundamental": col(rec.fundamental).astype(np.float64) * tick_size,
-            "news": col(rec.news).astype(np.float64),
-            "at_price_limit": at_price_limit(col(rec.close)),
+            "taker_flow": col(bars.taker_flow).astype(np.int64),
+            "vwap": _masked(col(bars.clear_price) * tick_size, volume == 0),
+            "best_bid": _masked(col(bars.best_bid) * tick_size, col(bars.best_bid) == 0),
+            "best_ask": _masked(col(bars.best_ask) * tick_size, col(bars.best_ask) == 0),
+            "bid_depth": col(bars.bid_depth).astype(np.int64),
+            "ask_depth": col(bars.ask_depth).astype(np.int64),
+            "fundamental": col(fundamental).astype(np.float64) * tick_size,
+            "news": col(news).astype(np.float64),
+            "at_price_limit": at_price_limit(col(bars.close)),
         }
     )
-    return df.sort("scenario", "symbol", "tick")
+    return df.sort("scenario", "venue", "symbol", "tick")
 
 
 def _masked(values, missing) -> pl.Series:
@@ -106,6 +117,61 @@ def risk_metrics(wealth: np.ndarray, periods: float = TICKS_PER_YEAR) -> dict[st
     return {k: np.where(valid, np.asarray(v, np.float64), np.nan) for k, v in metrics.items()}
 
 
+def pnl_parts(static: SimStatic, out: Rollout) -> dict[str, np.ndarray]:
+    """The exact split of each family's ``pnl``, int64[B, F] cash units each:
+    ``pnl_trading + pnl_holding + dividends - fees - borrow == pnl``.
+
+    * ``pnl_trading``: the cash of its fills (sales in, purchases out) plus the lots it
+      traded since the start (``position_end - position_start``) at the last close.
+    * ``pnl_holding``: the starting endowment revalued, ``position_start * (last - initial
+      price)``.
+    * ``dividends``: received (shorts pay them). ``borrow``: borrow costs paid.
+    * ``fees``: trading fees paid net of rebates; the fee account's is minus what it collected.
+    """
+    rec = out.records
+    dividends = money.to_int64(rec.dividends).sum(1)  # (B, F)
+    borrow = money.to_int64(rec.borrow).sum(1)
+    fees = money.to_int64(rec.fees).sum(1)
+    house = fee_account_index(static)
+    if house is not None:
+        fees[:, house] -= fees.sum(1)
+    agents = [
+        agent_pnl(a0, a1, out)
+        for a0, a1 in zip(out.initial.accounts, out.final.accounts, strict=True)
+    ]
+    return {
+        "pnl_trading": np.stack([a["pnl_trading"].sum(-1) for a in agents], -1),
+        "pnl_holding": np.stack([a["pnl_holding"].sum(-1) for a in agents], -1),
+        "dividends": dividends,
+        "fees": fees,
+        "borrow": borrow,
+    }
+
+
+def agent_pnl(start, end, out: Rollout) -> dict[str, np.ndarray]:
+    """One family's agents' P&L parts, int64[B, N] cash units each: ``pnl_trading``,
+    ``pnl_holding`` and ``external_cash`` (dividends - fees - borrow); they sum to ``pnl``.
+
+    Args:
+        start, end: the family's :class:`~qtgjax.market.types.Accounts` before the first
+            and after the last tick (leading scenario axis B).
+    """
+    price0 = np.asarray(out.initial.market.last_price, np.int64)[:, None, :]  # (B, 1, S)
+    price1 = np.asarray(out.records.close, np.int64)[:, -1, None, :]  # the last trade
+    pos0 = np.asarray(start.position, np.int64)  # (B, N, S)
+    pos1 = np.asarray(end.position, np.int64)
+    external = money.to_int64(end.external) - money.to_int64(start.external)  # (B, N)
+    fill_cash = money.to_int64(end.cash) - money.to_int64(start.cash) - external
+    trading = fill_cash + ((pos1 - pos0) * price1).sum(-1)
+    holding = (pos0 * (price1 - price0)).sum(-1)
+    return {
+        "pnl": trading + holding + external,
+        "pnl_trading": trading,
+        "pnl_holding": holding,
+        "external_cash": external,
+    }
+
+
 def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
     """One row per (scenario, family): exact cash flows, activity, P&L and risk metrics."""
     rec = out.records
@@ -122,6 +188,7 @@ def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenar
     wealth = family_wealth(out)
     n_agents = np.array([f.n_agents for f in static.families])
     pnl = wealth[:, -1] - wealth[:, 0]
+    parts = pnl_parts(static, out)
     columns = {
         "scenario": np.repeat(np.arange(n_b) + first_scenario, len(n_agents)),
         "family": [f.name for f in static.families] * n_b,
@@ -132,12 +199,29 @@ def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenar
         "external_cash": external.ravel(),
         "pnl": pnl.ravel(),
         "pnl_per_agent": (pnl * tick_size / n_agents).ravel(),
+        **{name: part.ravel() for name, part in parts.items()},
+        "pnl_trading_per_agent": (parts["pnl_trading"] * tick_size / n_agents).ravel(),
+        **trading_quantiles(out, tick_size),
+        "infrastructure": [get_family(f.kind).infrastructure for f in static.families] * n_b,
         "trades": np.asarray(rec.fills, np.int64).sum(1).ravel(),
         "volume": np.asarray(rec.traded, np.int64).sum(1).ravel(),
-        "fees": money.to_int64(rec.fees).sum(1).ravel(),
     }
     columns.update({k: v.ravel() for k, v in risk_metrics(wealth).items()})
     return pl.DataFrame(columns, schema=AGENTS_SCHEMA)
+
+
+QUANTILES = (10, 50, 90)  # per-agent quantiles summarised per family, percent
+
+
+def trading_quantiles(out: Rollout, tick_size: float) -> dict[str, np.ndarray]:
+    """float64[B * F] per family and scenario: the 10/50/90% quantiles of its agents'
+    trading P&L, currency per agent."""
+    per_family = [
+        np.percentile(agent_pnl(a0, a1, out)["pnl_trading"] * tick_size, QUANTILES, axis=-1)
+        for a0, a1 in zip(out.initial.accounts, out.final.accounts, strict=True)
+    ]  # each (Q, B)
+    stacked = np.stack(per_family, -1)  # (Q, B, F)
+    return {f"pnl_trading_p{q}": stacked[i].ravel() for i, q in enumerate(QUANTILES)}
 
 
 AGENTS_SCHEMA = {
@@ -150,9 +234,16 @@ AGENTS_SCHEMA = {
     "external_cash": pl.Int64,
     "pnl": pl.Int64,
     "pnl_per_agent": pl.Float64,
+    "pnl_trading": pl.Int64,
+    "pnl_holding": pl.Int64,
+    "dividends": pl.Int64,
+    "fees": pl.Int64,
+    "borrow": pl.Int64,
+    "pnl_trading_per_agent": pl.Float64,
+    **{f"pnl_trading_p{q}": pl.Float64 for q in QUANTILES},
+    "infrastructure": pl.Boolean,
     "trades": pl.Int64,
     "volume": pl.Int64,
-    "fees": pl.Int64,
     "sharpe": pl.Float64,
     "sortino": pl.Float64,
     "max_drawdown": pl.Float64,
@@ -184,12 +275,16 @@ def positions_table(static: SimStatic, out: Rollout, first_scenario: int = 0):
 def table_names(static: SimStatic) -> tuple[str, ...]:
     """Names of the tables :func:`all_tables` builds for this market, in that order."""
     depth = ("depth",) if static.depth.levels else ()
-    return ("ticks", "agents", "positions", "family_pnl", *depth)
+    latency = ("latency",) if static.max_delay else ()
+    fills = ("fills",) if static.fills.on else ()
+    agents = ("agent_pnl",) if static.agent_pnl else ()
+    return ("ticks", "agents", "positions", "family_pnl", *depth, *latency, *fills, *agents)
 
 
 def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """The result tables of a run, by name (``depth`` only when it was recorded)."""
-    from qtgjax.io.records import depth_table, family_pnl_table
+    """The result tables of a run, by name (``depth`` only when it was recorded,
+    ``latency`` only when the market has latency)."""
+    from qtgjax.io.records import depth_table, family_pnl_table, latency_table
 
     tables = {
         "ticks": ticks_table(static, out, tick_size, first_scenario),
@@ -199,4 +294,47 @@ def all_tables(static: SimStatic, out: Rollout, tick_size: float, first_scenario
     }
     if out.depth is not None:
         tables["depth"] = depth_table(static, out, tick_size, first_scenario)
+    if static.max_delay:
+        tables["latency"] = latency_table(static, out, first_scenario)
+    if static.agent_pnl:
+        tables["agent_pnl"] = agent_pnl_table(static, out, tick_size, first_scenario)
+    if out.fills is not None:
+        from qtgjax.io.fills import fills_table
+
+        tables["fills"] = fills_table(static, out, tick_size, first_scenario)
     return tables
+
+
+AGENT_PNL_SCHEMA = {
+    "scenario": pl.Int64,
+    "family": pl.Utf8,
+    "agent": pl.Int64,
+    "pnl": pl.Int64,
+    "pnl_trading": pl.Int64,
+    "pnl_holding": pl.Int64,
+    "external_cash": pl.Int64,
+    "pnl_trading_currency": pl.Float64,
+}
+
+
+def agent_pnl_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
+    """One row per (scenario, family, agent): the agent's P&L and its parts, cash units
+    (``pnl = pnl_trading + pnl_holding + external_cash``, external cash being dividends -
+    fees - borrow), and its trading P&L in currency (``record.agent_pnl=true``)."""
+    frames = []
+    for spec, a0, a1 in zip(static.families, out.initial.accounts, out.final.accounts, strict=True):
+        parts = agent_pnl(a0, a1, out)
+        scen, agent = _grid(*parts["pnl"].shape)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "scenario": (scen + first_scenario).astype(np.int64),
+                    "family": [spec.name] * scen.size,
+                    "agent": agent.astype(np.int64),
+                    **{k: v.ravel() for k, v in parts.items()},
+                    "pnl_trading_currency": parts["pnl_trading"].ravel() * tick_size,
+                },
+                schema=AGENT_PNL_SCHEMA,
+            )
+        )
+    return pl.concat(frames)

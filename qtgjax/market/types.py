@@ -7,6 +7,8 @@ is added by ``vmap``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 
 from qtgjax.market.money import Money
@@ -124,6 +126,10 @@ class MarketView:
         volume: int32[S] lots traded in the previous auction.
         sector: int32[S] sector id of each symbol.
         indicators: :class:`Indicators` of the close series.
+        venues: per (venue, symbol) data int32[V, S] (``last_price``, ``best_bid``,
+            ``best_ask``, ``volume``, ``bid_depth``, ``ask_depth``); the per-symbol fields
+            above are the consolidated tape, ``best_bid``/``best_ask`` the consolidated
+            best bid and offer across venues. None outside the engine.
         features: float32[S, F] the canonical ML features after the previous auction
             (:data:`qtgjax.ml.features.MARKET_FEATURES`; None in views built elsewhere).
     """
@@ -141,6 +147,7 @@ class MarketView:
     volume: jnp.ndarray
     sector: jnp.ndarray
     indicators: Indicators
+    venues: Any = None
     features: jnp.ndarray | None = None
 
     @property

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qtgjax.agents.registry import get_family
 from qtgjax.sim.rollout import Rollout, init_state, rollout
 from qtgjax.sim.tick import step
 from qtgjax.sim.types import SimParams, SimStatic
@@ -72,7 +73,8 @@ class ScenarioBytes:
         state: bytes of one scenario's state.
         record: bytes of one tick's record of one scenario.
         ticks: T, ticks per scenario.
-        depth: bytes of the per-level depth records (``record.depth``; 0 when off).
+        depth: bytes of the optional records: per-level depth (``record.depth``) and
+            execution reports (``record.fills``); 0 when off.
     """
 
     state: int
@@ -121,7 +123,20 @@ def scenario_bytes(static: SimStatic, params: SimParams, n_ticks: int) -> Scenar
     """
     state_bytes, record_bytes = _state_and_record_bytes(static, _shapes(params))
     depth_bytes = static.depth.rows(n_ticks) * static.n_symbols * 2 * static.depth.levels * 8
-    return ScenarioBytes(state_bytes, record_bytes, int(n_ticks), depth_bytes)
+    return ScenarioBytes(state_bytes, record_bytes, int(n_ticks), depth_bytes + fills_bytes(static))
+
+
+FILL_ROW_BYTES = 6 * 4 + 1  # FillRows: six int32 fields and one int8 per order slot
+
+
+def fills_bytes(static: SimStatic) -> int:
+    """Bytes of one scenario's execution reports (``record.fills``; 0 when off)."""
+    spec = static.fills
+    slots = sum(
+        n * static.n_symbols * get_family(static.families[f].kind).n_slots(static.families[f])
+        for f, n in zip(spec.families, spec.agents, strict=True)
+    )
+    return spec.rows * (slots * FILL_ROW_BYTES + static.n_symbols * 4)
 
 
 def _shapes(tree):

@@ -53,3 +53,34 @@ def news_jumps(key, shape, rate, mean_size) -> jnp.ndarray:
 def dividend_ticks(state: FundamentalState) -> jnp.ndarray:
     """int32[S] dividend per lot paid at a payment date, whole ticks."""
     return jnp.clip(jnp.round(jnp.exp(state.log_dividend)), 0, 2**15 - 1).astype(jnp.int32)
+
+
+def accrue(state: FundamentalState, params: FundamentalParams, tick) -> FundamentalState:
+    """Cum-dividend fair value after ``tick`` ticks: the Gordon value of the dividends
+    after the next payment plus the accrued part of the next one,
+    ``D * (tick mod period) / period``; it falls by ``D`` when the dividend is paid."""
+    period = params.dividend_period
+    phase = (tick % period).astype(jnp.float32) / period.astype(jnp.float32)
+    return state.replace(value=state.value + jnp.exp(state.log_dividend) * phase)
+
+
+def ex_dividend(state, params):
+    """The market after a payday's payment goes ex-dividend: the last price and every
+    resting order's limit fall by the dividend (whole ticks, never below 1 tick), as
+    exchanges adjust resting orders on the ex-date; ``state`` is a ``SimState`` whose
+    ``tick`` counts the ticks done. Money is untouched (the dividend was paid in cash)."""
+    is_payday = state.tick % params.fundamentals.dividend_period == 0
+    drop = jnp.where(is_payday, dividend_ticks(state.fundamentals), 0)
+    market = state.market.replace(last_price=jnp.maximum(state.market.last_price - drop, 1))
+    if market.venues is not None:  # every venue's last price goes ex-dividend too
+        venues = market.venues
+        market = market.replace(
+            venues=venues.replace(last_price=jnp.maximum(venues.last_price - drop[None, :], 1))
+        )
+
+    def lower(orders):
+        moved = jnp.maximum(orders.price - drop[None, :, None], 1)
+        return orders.replace(price=jnp.where(orders.qty > 0, moved, orders.price))
+
+    accounts = tuple(a.replace(orders=lower(a.orders)) for a in state.accounts)
+    return state.replace(market=market, accounts=accounts)

@@ -13,10 +13,13 @@ from qtgjax.market import money
 from qtgjax.market.types import Accounts, Orders
 from qtgjax.ml.features import init_features
 from qtgjax.sim.depth import DepthLevels, scan_with_depth
+from qtgjax.sim.fills import FillRows, empty_rows, fill_rows, write_row
 from qtgjax.sim.fundamentals import init_fundamentals
+from qtgjax.sim.latency import init_latency
 from qtgjax.sim.signals import init_indicators
-from qtgjax.sim.tick import step, step_book
+from qtgjax.sim.tick import observe, step, step_book, step_detail
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
+from qtgjax.sim.venues import VenueMarket
 
 
 def init_accounts(spec, params, n_slots: int) -> Accounts:
@@ -24,10 +27,21 @@ def init_accounts(spec, params, n_slots: int) -> Accounts:
     cash = money.from_int(jnp.full((n,), params.cash, jnp.int32))
     return Accounts(
         cash=cash,
-        position=jnp.full((n, s), params.position, jnp.int32),
+        position=jnp.broadcast_to(endowments(n, params)[:, None], (n, s)),
         external=money.zeros((n,)),
         orders=Orders.empty(n, s, n_slots),
     )
+
+
+def endowments(n: int, params) -> jnp.ndarray:
+    """int32[N] starting lots per symbol of each agent: ``position`` plus an offset spread
+    evenly over ``[-position_spread, position_spread]``, symmetric around the middle agent
+    (truncated toward zero), so the offsets sum to exactly 0."""
+    if n == 1:
+        return jnp.full((1,), params.position, jnp.int32)
+    centred = (2 * jnp.arange(n, dtype=jnp.int32) - (n - 1)).astype(jnp.float32) / (n - 1)
+    offset = jnp.trunc(centred * params.position_spread.astype(jnp.float32)).astype(jnp.int32)
+    return params.position + offset
 
 
 def init_state(static: SimStatic, params: SimParams, key) -> SimState:
@@ -47,16 +61,22 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
         off_grid=zeros,
         volume=zeros,
         indicators=init_indicators(price, mp.indicators, static.history),
+        venues=VenueMarket.start(price, static.n_venues),
         features=init_features(price),
     )
     keys = jax.random.split(key, len(static.families))
     accounts, extras = [], []
     for i, spec in enumerate(static.families):
         family = get_family(spec.kind)
-        accounts.append(init_accounts(spec, params.accounts[i], family.n_slots(spec)))
+        slots = family.n_slots(spec) * static.n_venues  # slot v * O + o: slot o on venue v
+        accounts.append(init_accounts(spec, params.accounts[i], slots))
         extras.append(family.init_extra(spec, params.strategies[i], keys[i]))
     fundamentals = init_fundamentals(price, params.fundamentals)
-    return SimState(jnp.int32(0), market, fundamentals, tuple(accounts), tuple(extras))
+    state = SimState(jnp.int32(0), market, fundamentals, tuple(accounts), tuple(extras))
+    if static.max_delay:
+        view = observe(state, params)
+        state = state.replace(latency=init_latency(static, view, state.accounts))
+    return state
 
 
 def run_scenario(static: SimStatic, params: SimParams, key, n_ticks: int):
@@ -65,11 +85,42 @@ def run_scenario(static: SimStatic, params: SimParams, key, n_ticks: int):
     k_init, k_run = jax.random.split(key)
     state0 = init_state(static, params, k_init)
     keys = jax.random.split(k_run, n_ticks)
+    if static.fills.on:
+        return state0, *scan_with_fills(static, params, state0, keys)
     if static.depth.levels:
         step_one = partial(step_book, static, params)
         return state0, *scan_with_depth(step_one, state0, keys, static.depth, static.n_levels)
     final, records = jax.lax.scan(lambda s, k: step(static, params, s, k), state0, keys)
     return state0, final, records
+
+
+def scan_with_fills(static: SimStatic, params: SimParams, state0, keys):
+    """The scan of :func:`run_scenario` that also records the execution reports (and the
+    depth when asked): (final, records, depth or None, (FillRows per family, price))."""
+    spec = static.fills
+
+    def tick(carry, xs):
+        state, buffer = carry
+        key, t = xs
+        state, record, detail = step_detail(static, params, state, key)
+        buffer = write_row(spec, buffer, fill_rows(spec, detail, params.accounts), t)
+        return (state, buffer), record, (detail.residual, detail.anchor)
+
+    ticks = jnp.arange(keys.shape[0], dtype=jnp.int32)
+    probe = jax.eval_shape(lambda s, k: step_detail(static, params, s, k)[2], state0, keys[0])
+    buffer0 = empty_rows(spec, jax.eval_shape(lambda d: fill_rows(spec, d, params.accounts), probe))
+    if static.depth.levels:
+        (final, buffer), records, depth = scan_with_depth(
+            tick, (state0, buffer0), (keys, ticks), static.depth, static.n_levels
+        )
+        return final, records, depth, buffer
+
+    def plain(carry, xs):
+        carry, record, _ = tick(carry, xs)
+        return carry, record
+
+    (final, buffer), records = jax.lax.scan(plain, (state0, buffer0), (keys, ticks))
+    return final, records, None, buffer
 
 
 class Rollout(NamedTuple):
@@ -80,12 +131,15 @@ class Rollout(NamedTuple):
         final: SimState after the last tick.
         records: TickRecord with axes (B, T, ...).
         depth: DepthLevels with axes (B, R, ...) when ``static.depth.levels > 0``, else None.
+        fills: with ``static.fills.on``: (per recorded family FillRows, clearing prices
+            int32[S]), axes (B, R, ...) over the recorded ticks; else None.
     """
 
     initial: SimState
     final: SimState
     records: TickRecord
     depth: DepthLevels | None = None
+    fills: tuple[tuple[FillRows, ...], jax.Array] | None = None
 
 
 @partial(jax.jit, static_argnames=("static", "n_ticks"))

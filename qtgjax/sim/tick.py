@@ -24,17 +24,34 @@ from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
 from qtgjax.ml.features import feature_inputs, update_features
 from qtgjax.sim import book
-from qtgjax.sim.fundamentals import dividend_ticks, step_fundamentals
-from qtgjax.sim.settle import (
-    borrow_costs,
-    charge,
-    credit_external,
-    pay_dividends,
-    settle_fills,
-    trading_fees,
+from qtgjax.sim.fundamentals import accrue, dividend_ticks, ex_dividend, step_fundamentals
+from qtgjax.sim.latency import (
+    LatencyRecord,
+    LatencyState,
+    push_view,
+    send_and_deliver,
+    stale_view,
 )
+from qtgjax.sim.settle import borrow_costs, charge, credit_external, pay_dividends
 from qtgjax.sim.signals import indicator_view, update_indicators
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
+from qtgjax.sim.venues import (
+    VenueMarket,
+    VenueParams,
+    VenueRecord,
+    clears_now,
+    consolidate,
+    fold_orders,
+    limit_total,
+    per_venue,
+    route,
+    settle_on_venues,
+    slot_major,
+    venue_limits,
+    venue_major,
+)
+
+LATENCY_STREAM = 0x1A7E  # fold_in tag of the latency draws: the other keys stay as they were
 
 
 def observe(state: SimState, params: SimParams) -> MarketView:
@@ -54,23 +71,77 @@ def observe(state: SimState, params: SimParams) -> MarketView:
         volume=m.volume,
         sector=params.fundamentals.sector,
         indicators=indicator_view(m.indicators, params.market.indicators),
+        venues=m.venues,
         features=m.features.value,
     )
 
 
+def venue_params(static: SimStatic, params: SimParams) -> VenueParams:
+    """The market's venues (one plain venue when the config has no ``venues`` section)."""
+    if params.venues is None:
+        return VenueParams.single(len(static.families))
+    return params.venues
+
+
 def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
-    """Every family's orders for this tick merged with its resting orders."""
+    """Every family's orders for this tick, routed to the venues and merged with its
+    resting orders (see :func:`act_detail`)."""
+    orders, extras, latency, _ = act_detail(static, params, state, view, key)
+    return orders, extras, latency
+
+
+def act_detail(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
+    """Every family's orders for this tick, routed to the venues ([N, S, V * O] slots,
+    :mod:`qtgjax.sim.venues`) and merged with its resting orders. A family sees its own
+    resting orders folded over the venues ([N, S, O]). Also returns, per family,
+    int32[N, S, V * O]: the lots of an order that the position limit cut to nothing, else 0
+    (what ``fills.parquet`` reports as rejected)."""
     keys = jax.random.split(key, len(static.families))
-    orders, extras = [], []
+    venues, n_venues, delay = venue_params(static, params), static.n_venues, static.max_delay
+    if delay:  # orders in flight and stale views (qtgjax.sim.latency)
+        lat_keys = jax.random.split(jax.random.fold_in(key, LATENCY_STREAM), len(static.families))
+        views = push_view(state.latency.views, view, state.tick, delay)
+    orders, extras, flights, counts, limited = [], [], [], [], []
     for i, spec in enumerate(static.families):
         acct, limits = state.accounts[i], params.accounts[i]
+        own = acct.replace(orders=fold_orders(acct.orders, n_venues))
+        if delay:
+            lat = jax.tree.map(lambda x, i=i: x[i], params.latency)
+            seen = stale_view(views, state.tick, lat.data_delay, delay)
+        else:
+            seen = view
         intent, extra = get_family(spec.kind).act(
-            spec, params.strategies[i], state.extras[i], acct, view, keys[i]
+            spec, params.strategies[i], state.extras[i], own, seen, keys[i]
         )
+        intent = route(intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues)
+        if delay:
+            intent, flight, count = send_and_deliver(
+                state.latency.inflight[i],
+                intent,
+                state.tick,
+                lat,
+                view.volatility,
+                n_venues,
+                delay,
+                lat_keys[i],
+            )
+            flights.append(flight)
+            counts.append(count)
         merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
+        merged = limit_total(merged, acct.position, limits.max_position, n_venues)
         orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
         extras.append(extra)
-    return tuple(orders), tuple(extras)
+        want = jnp.where(intent.replace, intent.qty, acct.orders.qty)
+        limited.append(jnp.where(merged.qty == 0, want, 0))
+    if not delay:
+        return tuple(orders), tuple(extras), None, tuple(limited)
+    record = LatencyRecord(*(jnp.stack([c[k] for c in counts]) for k in range(4)))  # [F, V]
+    return (
+        tuple(orders),
+        tuple(extras),
+        (LatencyState(tuple(flights), views), record),
+        tuple(limited),
+    )
 
 
 class Cleared(NamedTuple):
@@ -93,8 +164,13 @@ class Cleared(NamedTuple):
     dropped: jnp.ndarray
 
 
-def clear_book(orders: tuple[Orders, ...], anchor, last_price, static: SimStatic) -> Cleared:
+def clear_book(
+    orders: tuple[Orders, ...], anchor, last_price, static: SimStatic, clears=None
+) -> Cleared:
     """Batch auction of every symbol's book, straight from each family's [N, S, O] orders.
+
+    ``clears`` (bool[S], None = all) says which books hold their auction: the others trade
+    nothing and keep every order (a periodic venue between its auctions).
 
     The same auction as :func:`qtgjax.market.auction.clear_levels` on the flat book of all
     families (``tests/test_optimised.py`` checks it every tick), without copying the book:
@@ -107,6 +183,8 @@ def clear_book(orders: tuple[Orders, ...], anchor, last_price, static: SimStatic
     totals, dropped = book.book_totals(grid, n_symbols, n_levels)
     ref = last_price - (anchor - n_levels // 2)
     clear_at, volume = jax.vmap(clearing_level)(totals, ref)
+    if clears is not None:
+        clear_at, volume = jnp.where(clears, clear_at, -1), jnp.where(clears, volume, 0)
     allot = jax.vmap(level_allotment)(totals, volume)
     side = jax.vmap(rationed_side)(totals, clear_at, volume)
     on_cut = tuple(
@@ -146,29 +224,60 @@ def best_quotes(residual: LevelTotals, anchor, n_levels: int):
 
 def update_market(
     m: MarketState, params: SimParams, clear_price, volume, residual, dropped, static
-):
-    """Last price, EMAs, volatility, best quotes and the grid anchor after the auction."""
-    mp = params.market
+) -> MarketState:
+    """Last price, EMAs, volatility, best quotes and the grid anchor after the auction of
+    a one-venue market (``dropped``: int32[S, 1] orders cancelled off the grid)."""
+    return update_books(m, params, clear_price, volume, residual, dropped.sum(-1), static)[0]
+
+
+def update_books(m: MarketState, params: SimParams, price, volume, residual, dropped, static):
+    """Venues' and consolidated last price, EMAs, volatility, best quotes and grid anchors
+    after the auctions of the V * S books (venue-major: ``price``, ``volume``, ``dropped``
+    [V * S], ``residual`` [V * S, K]). Returns (MarketState, consolidated clearing price
+    int32[S], 0 where nothing traded)."""
+    cleared = Cleared((), price, volume, residual, (), dropped)
+    mp, n_venues = params.market, static.n_venues
+    vm = m.venues
+    v_last = jnp.where(cleared.volume > 0, cleared.price, vm.last_price.reshape(-1))
+    v_anchor = vm.anchor.reshape(-1)
+    best_bid, best_ask = best_quotes(cleared.residual, v_anchor, static.n_levels)
+    half = static.n_levels // 2
+    moved = jnp.abs(v_last - v_anchor) > mp.recentre
+    v_anchor = jnp.clip(jnp.where(moved, v_last, v_anchor), half + 1, MAX_PRICE_TICKS - half)
+    venues = VenueMarket(
+        *(
+            per_venue(x, n_venues)
+            for x in (
+                v_last,
+                v_anchor,
+                best_bid,
+                best_ask,
+                cleared.volume,
+                cleared.residual.buy.sum(-1),
+                cleared.residual.sell.sum(-1),
+            )
+        )
+    )
+    per_book = per_venue(cleared.price, n_venues), per_venue(cleared.volume, n_venues)
+    clear_price, volume, best_bid, best_ask = consolidate(venues, per_book[1], per_book[0])
     last = jnp.where(volume > 0, clear_price, m.last_price)
     price = last.astype(jnp.float32)
     ret = jnp.log(price / m.last_price.astype(jnp.float32))
-    best_bid, best_ask = best_quotes(residual, m.anchor, static.n_levels)
-    half = static.n_levels // 2
-    moved = jnp.abs(last - m.anchor) > mp.recentre
-    anchor = jnp.clip(jnp.where(moved, last, m.anchor), half + 1, MAX_PRICE_TICKS - half)
+    dropped = per_venue(cleared.dropped, n_venues).sum(0)
     return MarketState(
         last_price=last,
-        anchor=anchor,
+        anchor=venues.anchor[0],
         best_bid=best_bid,
         best_ask=best_ask,
         ema_fast=m.ema_fast + mp.ema_fast * (price - m.ema_fast),
         ema_slow=m.ema_slow + mp.ema_slow * (price - m.ema_slow),
         volatility=m.volatility + mp.vol_smoothing * (ret * ret - m.volatility),
-        off_grid=m.off_grid + dropped.sum(-1).astype(jnp.int32),
+        off_grid=m.off_grid + dropped.astype(jnp.int32),
         volume=volume,
         indicators=update_indicators(m.indicators, last, mp.indicators),
-        features=m.features,  # updated from the tick's record (step_book)
-    )
+        venues=venues,
+        features=m.features,  # updated from the tick's record (step_detail)
+    ), clear_price
 
 
 def taker_flow(orders, fills) -> jnp.ndarray:
@@ -180,23 +289,26 @@ def taker_flow(orders, fills) -> jnp.ndarray:
     return jnp.sum(jnp.stack(signed), axis=0).astype(jnp.int32)
 
 
-def record_tick(
-    before: MarketState, state: SimState, volume, flow, clear_price, residual, fills, fees
-):
-    accounts = state.accounts
+def record_tick(before: MarketState, state: SimState, cleared: Cleared, flow, fills, flows, static):
+    """The tick's record: consolidated per symbol, and per venue when V > 1."""
+    accounts, n_venues = state.accounts, static.n_venues
     open_, close = before.last_price, state.market.last_price
+    bid_depth = per_venue(cleared.residual.buy.sum(-1), n_venues)
+    ask_depth = per_venue(cleared.residual.sell.sum(-1), n_venues)
+    flow = per_venue(flow, n_venues)
+    clear_price = jnp.where(state.market.volume > 0, state.market.last_price, 0)
     return TickRecord(
         open=open_,
         high=jnp.maximum(open_, close),
         low=jnp.minimum(open_, close),
         close=close,
-        volume=volume,
-        taker_flow=flow,
+        volume=state.market.volume,
+        taker_flow=flow.sum(0),
         clear_price=clear_price,
         best_bid=state.market.best_bid,
         best_ask=state.market.best_ask,
-        bid_depth=residual.buy.sum(-1),
-        ask_depth=residual.sell.sum(-1),
+        bid_depth=bid_depth.sum(0),
+        ask_depth=ask_depth.sum(0),
         fundamental=state.fundamentals.value,
         news=state.fundamentals.news,
         cash=_stack_money([money.sum_exact(a.cash, 0) for a in accounts]),
@@ -204,7 +316,28 @@ def record_tick(
         position=jnp.stack([a.position.sum(0) for a in accounts]),
         traded=jnp.stack([f.sum() for f in fills]),
         fills=jnp.stack([(f > 0).sum() for f in fills]),
-        fees=fees,
+        fees=flows.fees,
+        dividends=flows.dividends,
+        borrow=flows.borrow,
+        venues=None if n_venues == 1 else venue_record(before.venues, state.market.venues, flow),
+    )
+
+
+def venue_record(before: VenueMarket, after: VenueMarket, flow) -> VenueRecord:
+    """Per (venue, symbol) bars, quotes and depth of one tick."""
+    open_, close = before.last_price, after.last_price
+    return VenueRecord(
+        open=open_,
+        high=jnp.maximum(open_, close),
+        low=jnp.minimum(open_, close),
+        close=close,
+        volume=after.volume,
+        taker_flow=flow,
+        clear_price=jnp.where(after.volume > 0, after.last_price, 0),
+        best_bid=after.best_bid,
+        best_ask=after.best_ask,
+        bid_depth=after.bid_depth,
+        ask_depth=after.ask_depth,
     )
 
 
@@ -212,22 +345,32 @@ def _stack_money(items) -> money.Money:
     return money.Money(jnp.stack([m.hi for m in items]), jnp.stack([m.lo for m in items]))
 
 
-def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fills, price, fund):
+def settle_all(
+    static: SimStatic, params: SimParams, state: SimState, orders, fills, price, fund, mark
+):
     """Every family's fills, fees, borrow costs and dividends; fees go to the fee account.
-    Returns the new accounts and the fees each family paid, Money[F].
+    Returns the new accounts and the :class:`Flows` of each family, Money[F].
 
-    Borrow costs are charged, and dividends paid, every ``dividend_period`` ticks.
+    ``price``: int32[V * S] clearing price of each book; ``mark``: int32[S] the
+    consolidated price short positions are valued at. Fees are each family's rates plus
+    the venue's. Borrow costs are charged, and dividends paid, every ``dividend_period``
+    ticks.
     """
     is_payday = (state.tick + 1) % params.fundamentals.dividend_period == 0
     dividend = dividend_ticks(fund)
-    mark = jnp.where(price > 0, price, state.market.last_price)  # (S,) ticks
-    accounts, paid = [], []
+    n_symbols, n_venues = static.n_symbols, static.n_venues
+    accounts, paid, received, borrowed = [], [], [], []
     for acct, o, f, limits in zip(state.accounts, orders, fills, params.accounts, strict=True):
-        fees = trading_fees(o, f, price, limits)
+        rates = venue_limits(limits, params.venues, n_symbols)
+        fees, acct = settle_on_venues(acct, o, f, price, rates, n_venues)
         paid.append(money.sum_exact(money.from_int(fees), 0))
-        acct = settle_fills(acct, o, f, price)
-        acct = charge(acct, fees + borrow_costs(acct.position, mark, limits, is_payday))
-        accounts.append(pay_dividends(acct, dividend, is_payday))
+        borrow = borrow_costs(acct.position, mark, limits, is_payday)
+        borrowed.append(money.sum_exact(money.from_int(borrow), 0))
+        acct = charge(acct, fees + borrow)
+        before = acct.external
+        acct = pay_dividends(acct, dividend, is_payday)
+        received.append(money.sum_exact(money.sub(acct.external, before), 0))
+        accounts.append(acct)
     paid = _stack_money(paid)  # Money[F]
     house = fee_account_index(static)
     if house is not None:
@@ -235,13 +378,28 @@ def settle_all(static: SimStatic, params: SimParams, state: SimState, orders, fi
         accounts[house] = credit_external(
             accounts[house], money.Money(*(x[None] for x in collected))
         )
-    return tuple(accounts), paid
+    return tuple(accounts), Flows(paid, _stack_money(received), _stack_money(borrowed))
+
+
+class Flows(NamedTuple):
+    """Cash that crossed the traded market's boundary in one tick, Money[F] per family.
+
+    Attributes:
+        fees: trading fees paid (negative = net rebates); the fee account's collection is
+            not in here (it is credited as external cash).
+        dividends: dividends received (shorts pay them: negative).
+        borrow: borrow costs of short positions paid.
+    """
+
+    fees: money.Money
+    dividends: money.Money
+    borrow: money.Money
 
 
 def fee_account_index(static: SimStatic) -> int | None:
-    """Index of the family that collects fees (kind ``fee_account``), if any."""
-    kinds = [spec.kind for spec in static.families]
-    return kinds.index("fee_account") if "fee_account" in kinds else None
+    """Index of the family that collects fees (``Family.collects_fees``), if any."""
+    houses = [i for i, spec in enumerate(static.families) if get_family(spec.kind).collects_fees]
+    return houses[0] if houses else None
 
 
 def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[SimState, TickRecord]:
@@ -253,21 +411,78 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
 def step_book(static: SimStatic, params: SimParams, state: SimState, key):
     """:func:`step`, also returning ``(residual, anchor)``: the residual book after the
     auction (LevelTotals int32[S, K]) and the anchor of the grid it was cleared on (int32[S])
-    — what the per-level depth record (:mod:`qtgjax.sim.depth`) reads."""
+    — what the per-level depth record (:mod:`qtgjax.sim.depth`) reads (one venue only)."""
+    new_state, record, detail = step_detail(static, params, state, key)
+    return new_state, record, (detail.residual, detail.anchor)
+
+
+class TickDetail(NamedTuple):
+    """What the optional records read of one tick besides its :class:`TickRecord`.
+
+    Attributes:
+        residual: LevelTotals int32[V * S, K] the books after the auctions (venue-major).
+        anchor: int32[V * S] the anchors of the grids they were cleared on.
+        resting: per family, the :class:`Orders` [N, S, V * O] that rested before this tick.
+        orders: per family, this tick's :class:`Orders` in the auction (off-grid qty 0).
+        fills: per family, int32[N, S, V * O] lots filled.
+        price: int32[V * S] clearing price of each book (0 when nothing traded).
+        dropped: per family, int32[N, S, V * O] lots of orders cancelled as off the grid.
+        limited: per family, int32[N, S, V * O] lots the position limit cut to nothing.
+    """
+
+    residual: LevelTotals
+    anchor: jnp.ndarray
+    resting: tuple
+    orders: tuple
+    fills: tuple
+    price: jnp.ndarray
+    dropped: tuple
+    limited: tuple
+
+
+def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
+    """:func:`step`, also returning its :class:`TickDetail` (unused parts compile out)."""
     k_act, k_fund = jax.random.split(key)
+    n_venues = static.n_venues
     view = observe(state, params)
-    orders, extras = act_all(static, params, state, view, k_act)
-    cleared = clear_book(orders, state.market.anchor, state.market.last_price, static)
-    fills, clear_price, volume = cleared.fills, cleared.price, cleared.volume
-    residual = cleared.residual
+    orders, extras, latency, limited = act_detail(static, params, state, view, k_act)
+    books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
+    vm = state.market.venues
+    anchor = vm.anchor.reshape(-1)
+    by_book = static.replace(n_symbols=n_venues * static.n_symbols)
+    clears = None
+    if params.venues is not None:
+        clears = clears_now(state.tick, params.venues, static.n_symbols)
+    cleared = clear_book(books, anchor, vm.last_price.reshape(-1), by_book, clears)
+    fills = tuple(slot_major(f, n_venues) for f in cleared.fills)
+    kept = tuple(slot_major(q, n_venues) for q in cleared.kept)
+    off_grid = tuple(jnp.where(k == 0, o.qty, 0) for o, k in zip(orders, kept, strict=True))
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
-    orders = tuple(o.replace(qty=q) for o, q in zip(orders, cleared.kept, strict=True))
-    accounts, fees = settle_all(static, params, state, orders, fills, clear_price, fundamentals)
-    dropped = cleared.dropped[:, None]  # [S, 1]: update_market counts dropped.sum(-1)
-    market = update_market(state.market, params, clear_price, volume, residual, dropped, static)
-    new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras)
-    flow = taker_flow(orders, fills)
-    record = record_tick(state.market, new_state, volume, flow, clear_price, residual, fills, fees)
+    fundamentals = accrue(fundamentals, params.fundamentals, state.tick + 1)
+    orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
+    market, clear_price = update_books(
+        state.market,
+        params,
+        cleared.price,
+        cleared.volume,
+        cleared.residual,
+        cleared.dropped,
+        static,
+    )
+    mark = jnp.where(clear_price > 0, clear_price, state.market.last_price)  # (S,) ticks
+    accounts, flows = settle_all(
+        static, params, state, orders, fills, cleared.price, fundamentals, mark
+    )
+    lat_state, lat_record = (None, None) if latency is None else latency
+    new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras, lat_state)
+    flow = taker_flow(books, cleared.fills)
+    record = record_tick(state.market, new_state, cleared, flow, fills, flows, static)
+    record = record.replace(latency=lat_record)
     features = update_features(market.features, feature_inputs(record), market.indicators.view)
     new_state = new_state.replace(market=market.replace(features=features))
-    return new_state, record, (residual, state.market.anchor)
+    new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
+    resting = tuple(a.orders for a in state.accounts)
+    detail = TickDetail(
+        cleared.residual, anchor, resting, orders, fills, cleared.price, off_grid, limited
+    )
+    return new_state, record, detail

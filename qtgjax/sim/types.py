@@ -14,6 +14,7 @@ from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.market.money import Money
 from qtgjax.market.types import Accounts
 from qtgjax.sim.depth import DepthSpec
+from qtgjax.sim.fills import FillsSpec
 from qtgjax.sim.signals import IndicatorParams, IndicatorState
 from qtgjax.tree import pytree, static_field
 
@@ -30,6 +31,16 @@ class SimStatic:
         history: H, closes kept per symbol for window indicators.
         depth: the per-level depth record (``record.depth``, ``record.depth_every``);
             off by default, and then compiled out.
+        n_venues: V, venues (exchanges); every (venue, symbol) pair has its own book
+            (:mod:`qtgjax.sim.venues`).
+        routes: per family, its routing rule (one of ``qtgjax.sim.venues.ROUTES``);
+            empty means ``fixed`` for every family.
+        max_delay: D, the most ticks an order may be in flight (ring size D + 1); 0 = no
+            latency, nothing of :mod:`qtgjax.sim.latency` compiled in.
+        fills: the execution reports (``record.fills`` and its filters); off by default,
+            and then compiled out.
+        agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
+            built from the initial and final state, it changes nothing in the tick.
     """
 
     n_symbols: int = static_field()
@@ -38,6 +49,15 @@ class SimStatic:
     families: tuple[FamilySpec, ...] = static_field()
     history: int = static_field(default=64)
     depth: DepthSpec = static_field(default=DepthSpec())
+    n_venues: int = static_field(default=1)
+    routes: tuple[str, ...] = static_field(default=())
+    max_delay: int = static_field(default=0)
+
+    def route(self, family: int) -> str:
+        """Routing rule of family ``family``."""
+        return self.routes[family] if self.routes else "fixed"
+    fills: FillsSpec = static_field(default=FillsSpec())
+    agent_pnl: bool = static_field(default=False)
 
 
 @pytree
@@ -98,12 +118,17 @@ class SimParams:
         fundamentals: :class:`FundamentalParams`.
         accounts: per family, :class:`AccountParams`.
         strategies: per family, the family's own ``Params``.
+        venues: :class:`~qtgjax.sim.venues.VenueParams` (None: one venue clearing every
+            tick with no fees of its own).
+        latency: :class:`~qtgjax.sim.latency.LatencyParams` [F, V] (None: no latency).
     """
 
     market: MarketParams
     fundamentals: FundamentalParams
     accounts: tuple[AccountParams, ...]
     strategies: tuple[Any, ...]
+    venues: Any = None
+    latency: Any = None
 
 
 @pytree
@@ -121,6 +146,8 @@ class MarketState:
         off_grid: int32[S] orders cancelled so far because they fell off the grid.
         volume: int32[S] lots traded in the last auction.
         indicators: streaming indicator state.
+        venues: :class:`~qtgjax.sim.venues.VenueMarket`, the same per (venue, symbol);
+            the fields above are the consolidated tape (one venue: that venue's).
         features: :class:`qtgjax.ml.features.FeatureState`, the ML features' streams.
     """
 
@@ -134,6 +161,7 @@ class MarketState:
     off_grid: jnp.ndarray
     volume: jnp.ndarray
     indicators: IndicatorState
+    venues: Any = None
     features: Any = None
 
 
@@ -160,6 +188,7 @@ class SimState:
         fundamentals: :class:`FundamentalState`.
         accounts: per family, :class:`~qtgjax.market.types.Accounts`.
         extras: per family, its own state pytree.
+        latency: :class:`~qtgjax.sim.latency.LatencyState` (None when max_delay = 0).
     """
 
     tick: jnp.ndarray
@@ -167,6 +196,7 @@ class SimState:
     fundamentals: FundamentalState
     accounts: tuple[Accounts, ...]
     extras: tuple[Any, ...]
+    latency: Any = None
 
 
 @pytree
@@ -191,6 +221,14 @@ class TickRecord:
         traded: int32[F] lots each family bought plus sold in this tick.
         fills: int32[F] orders of each family that (partly) filled in this tick.
         fees: Money[F] fees each family paid in this tick (negative = net rebates).
+        dividends: Money[F] dividends each family received in this tick (shorts pay).
+        borrow: Money[F] borrow costs each family paid in this tick.
+        venues: :class:`~qtgjax.sim.venues.VenueRecord` per (venue, symbol) when V > 1
+            (None with one venue: the fields above are the venue's). With several venues
+            the fields above are consolidated: volume, flow and depth summed over venues,
+            prices those of the venue that traded most, quotes the best across venues.
+        latency: :class:`~qtgjax.sim.latency.LatencyRecord` int32[F, V] message counts
+            (None when max_delay = 0).
     """
 
     open: jnp.ndarray
@@ -212,3 +250,7 @@ class TickRecord:
     traded: jnp.ndarray
     fills: jnp.ndarray
     fees: Money
+    dividends: Money
+    borrow: Money
+    venues: Any = None
+    latency: Any = None

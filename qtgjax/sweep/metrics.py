@@ -31,7 +31,7 @@ def reserved_columns(families: Sequence[str]) -> set[str]:
 
 
 def market_metrics(ticks: pl.DataFrame) -> pl.DataFrame:
-    """Per scenario, averaged over symbols (one row per scenario, sorted):
+    """Per scenario, averaged over venues and symbols (one row per scenario, sorted):
 
     return_pct: last close over first open, minus one, percent.
     volatility_bp: standard deviation of one-tick log returns of the close, basis points.
@@ -44,8 +44,8 @@ def market_metrics(ticks: pl.DataFrame) -> pl.DataFrame:
     """
     spread = (pl.col("best_ask") - pl.col("best_bid")) / (pl.col("best_ask") + pl.col("best_bid"))
     per_symbol = (
-        ticks.sort("scenario", "symbol", "tick")
-        .group_by("scenario", "symbol", maintain_order=True)
+        ticks.sort("scenario", "venue", "symbol", "tick")
+        .group_by("scenario", "venue", "symbol", maintain_order=True)
         .agg(
             ((pl.col("close").last() / pl.col("open").first() - 1) * 100).alias("return_pct"),
             (pl.col("close").log().diff().std() * 1e4).alias("volatility_bp"),

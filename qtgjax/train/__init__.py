@@ -14,7 +14,7 @@ from qtgjax.train.io import curve_frame, load_policy, save_policy
 from qtgjax.train.policy import Policy, act
 from qtgjax.train.ppo import make_optimizer, make_train
 from qtgjax.train.run import TrainResult, evaluate_all, train_and_evaluate
-from qtgjax.train.tasks import TASKS, TaskSpec
+from qtgjax.train.tasks import TaskSpec, task_names, task_spec
 from qtgjax.train.types import (
     EvalConfig,
     ObsStats,
@@ -27,7 +27,6 @@ from qtgjax.train.types import (
 )
 
 __all__ = [
-    "TASKS",
     "ActionSpec",
     "AgentLayout",
     "EvalConfig",
@@ -36,6 +35,8 @@ __all__ = [
     "Policy",
     "RunnerState",
     "TaskSpec",
+    "task_names",
+    "task_spec",
     "TrainResult",
     "TrainSpec",
     "TrainState",

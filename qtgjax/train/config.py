@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from qtgjax.config.build import ConfigError, check_keys, number, section
-from qtgjax.train.tasks import TASKS
+from qtgjax.train.tasks import task_names
 from qtgjax.train.types import EvalConfig, PPOConfig, TrainSpec
 
 PPO_SCHEMA = {
@@ -113,8 +113,8 @@ def train_spec(cfg: Mapping) -> TrainSpec:
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key; allowed keys: {sorted(TOP_KEYS)}")
     task = cfg.get("task")
-    if task not in TASKS:
-        raise ConfigError(f"task: {task!r} is not one of {sorted(TASKS)}")
+    if task not in task_names():
+        raise ConfigError(f"task: {task!r} is not one of {task_names()}")
     env = cfg.get("env") or {}
     if not isinstance(env, Mapping):
         raise ConfigError(f"env: expected a mapping of env overrides, got {env!r}")

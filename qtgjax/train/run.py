@@ -25,7 +25,7 @@ from qtgjax.train.evaluate import episode_frame, episode_limit, paired_compariso
 from qtgjax.train.io import curve_frame, save_policy
 from qtgjax.train.policy import act
 from qtgjax.train.ppo import make_train
-from qtgjax.train.tasks import TASKS, baseline_policy, make_task_env
+from qtgjax.train.tasks import baseline_policy, make_task_env, task_spec
 from qtgjax.train.types import TrainSpec
 
 
@@ -87,7 +87,7 @@ def train_policies(spec: TrainSpec, env, env_params, metric_keys):
 
 def evaluate_all(spec: TrainSpec, env, env_params, runner, layout) -> pl.DataFrame:
     """PPO (every trained seed) and the task's baselines on the same held-out episodes."""
-    task = TASKS[spec.task]
+    task = task_spec(spec.task)
     seeds = spec.eval.seed + np.arange(spec.eval.episodes)
     keys = jax.vmap(jax.random.key)(seeds)
     steps = episode_limit(env_params, spec.eval.max_steps)
@@ -128,7 +128,7 @@ def evaluate_all(spec: TrainSpec, env, env_params, runner, layout) -> pl.DataFra
 
 def summarize(spec: TrainSpec, curve, evaluation, timing) -> dict:
     """The paired comparisons of every trained seed against every baseline, and timings."""
-    task = TASKS[spec.task]
+    task = task_spec(spec.task)
     comparisons = [
         paired_comparison(evaluation, task, seed, name)
         for seed in range(spec.ppo.num_seeds)
@@ -163,7 +163,7 @@ def train_and_evaluate(cfg: Mapping, folder: str | Path) -> TrainResult:
     write_text(OmegaConf.to_yaml(OmegaConf.create(dict(cfg))), folder / "config.yaml")
     env, env_params = make_env(spec)
     layout = agent_layout(env, env_params)
-    metric_keys = TASKS[spec.task].metrics
+    metric_keys = task_spec(spec.task).metrics
     runner, metrics, timing = train_policies(spec, env, env_params, metric_keys)
     curve = curve_frame(metrics, spec.ppo, metric_keys)
     write_parquet(curve, folder / "learning_curve.parquet")

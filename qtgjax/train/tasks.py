@@ -1,4 +1,5 @@
-"""What the trainer needs to know about each task of :mod:`qtgjax.env`: metrics and baselines."""
+"""What the trainer needs to know about each task of :mod:`qtgjax.env`: metrics and baselines,
+read from the task class (so ``qtgjax-train`` trains any registered task, plugins' too)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task's reporting contract.
+    """A task's reporting contract (from its class: ``metrics``, ``headline``, ...).
 
     Attributes:
         name: the name ``qtgjax.env.make`` knows.
@@ -25,15 +26,21 @@ class TaskSpec:
     baselines: tuple[str, ...]
 
 
-TASKS = {
-    "execution": TaskSpec(
-        "execution", ("shortfall_ticks", "filled_fraction"), "shortfall_ticks", False, ("twap",)
-    ),
-    "market_making": TaskSpec(
-        "market_making", ("pnl", "inventory"), "pnl", True, ("avellaneda_stoikov",)
-    ),
-    "trading": TaskSpec("trading", ("pnl",), "pnl", True, ("buy_and_hold", "flat")),
-}
+def task_names() -> list[str]:
+    """The registered tasks (:func:`qtgjax.env.tasks`)."""
+    from qtgjax.env import tasks
+
+    return tasks()
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The reporting contract of the registered task ``name``."""
+    from qtgjax.env.registry import task_class
+
+    cls = task_class(name)
+    return TaskSpec(
+        cls.name, tuple(cls.metrics), cls.headline, cls.higher_is_better, tuple(cls.baselines)
+    )
 
 
 def make_task_env(name: str, overrides: dict):

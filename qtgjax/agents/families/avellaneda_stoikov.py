@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price, limit_to_position
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -30,12 +30,12 @@ class AvellanedaStoikovParams:
             cut to the room left (not quoted at all once at the cap).
     """
 
-    gamma: jnp.ndarray
-    k: jnp.ndarray
-    tau: jnp.ndarray
-    min_sigma: jnp.ndarray
-    quote_size: jnp.ndarray
-    inventory_cap: jnp.ndarray
+    gamma: jnp.ndarray = param(1e-6, 10.0)
+    k: jnp.ndarray = param(1e-6, 1e3)
+    tau: jnp.ndarray = param(0.0, 1e6)
+    min_sigma: jnp.ndarray = param(0.01, 1e3)
+    quote_size: jnp.ndarray = param(1, 65_535)
+    inventory_cap: jnp.ndarray = param(0, 2**30)
 
 
 def price_variance(view, min_sigma) -> jnp.ndarray:
@@ -74,14 +74,6 @@ class AvellanedaStoikov(Family):
 
     kind = "avellaneda_stoikov"
     Params = AvellanedaStoikovParams
-    config_schema = {
-        "gamma": (1e-6, 10.0),
-        "k": (1e-6, 1e3),
-        "tau": (0.0, 1e6),
-        "min_sigma": (0.01, 1e3),
-        "quote_size": (1, 65_535),
-        "inventory_cap": (0, 2**30),
-    }
 
     def n_slots(self, spec):
         return 2

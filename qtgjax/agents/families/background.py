@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family, FamilySpec
+from qtgjax.agents.types import Family, FamilySpec, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -30,14 +30,14 @@ class BackgroundParams:
             moves); 0 (the default) keeps the depth independent of volatility.
     """
 
-    depth: jnp.ndarray
-    decay: jnp.ndarray
-    half_spread: jnp.ndarray
-    anchor_weight: jnp.ndarray
-    inventory_skew: jnp.ndarray
-    depth_noise: jnp.ndarray
-    max_level_lots: jnp.ndarray
-    vol_thinning: jnp.ndarray
+    depth: jnp.ndarray = param(0.0, 1e6)
+    decay: jnp.ndarray = param(0.1, 1e4)
+    half_spread: jnp.ndarray = param(0.0, 1e3)
+    anchor_weight: jnp.ndarray = param(0.0, 1.0)
+    inventory_skew: jnp.ndarray = param(0.0, 1e4)
+    depth_noise: jnp.ndarray = param(0.0, 5.0)
+    max_level_lots: jnp.ndarray = param(1.0, 1e6)
+    vol_thinning: jnp.ndarray = param(0.0, 1e3)
 
 
 @register
@@ -50,18 +50,9 @@ class BackgroundPool(Family):
     skewed against the pool's inventory, and scaled per side by a log-normal factor.
     """
 
+    infrastructure = True
     kind = "background"
     Params = BackgroundParams
-    config_schema = {
-        "depth": (0.0, 1e6),
-        "decay": (0.1, 1e4),
-        "half_spread": (0.0, 1e3),
-        "anchor_weight": (0.0, 1.0),
-        "inventory_skew": (0.0, 1e4),
-        "depth_noise": (0.0, 5.0),
-        "max_level_lots": (1.0, 1e6),
-        "vol_thinning": (0.0, 1e3),
-    }
 
     def max_order_lots(self, params):
         return int(params.get("max_level_lots", 1))

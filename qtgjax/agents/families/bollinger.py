@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
 from qtgjax.tree import pytree
 
 
@@ -21,7 +21,6 @@ class BollingerReversion(SignalStrategy):
 
     kind = "bollinger"
     Params = BollingerParams
-    config_schema = dict(RISK_SCHEMA)
 
     def signal(self, spec, params, extra, accounts, view):
         ind = view.indicators

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
+from qtgjax.agents.types import param
 from qtgjax.tree import pytree
 
 
@@ -13,7 +14,7 @@ from qtgjax.tree import pytree
 class BreakoutParams(RiskParams):
     """Risk rules plus: margin float32 ticks beyond the range needed to count as a break."""
 
-    margin: jnp.ndarray
+    margin: jnp.ndarray = param(0.0, 10_000.0)
 
 
 @register
@@ -23,7 +24,6 @@ class RangeBreakout(SignalStrategy):
 
     kind = "breakout"
     Params = BreakoutParams
-    config_schema = {**RISK_SCHEMA, "margin": (0.0, 10_000.0)}
 
     def signal(self, spec, params, extra, accounts, view):
         ind = view.indicators

@@ -23,9 +23,10 @@ class FeeAccount(Family):
     traded market, so that the conservation identity holds with fees switched on.
     """
 
+    infrastructure = True
     kind = "fee_account"
+    collects_fees = True
     Params = FeeAccountParams
-    config_schema = {}
 
     def n_slots(self, spec):
         return 0

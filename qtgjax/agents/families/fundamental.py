@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bernoulli_from_bits, clip_price, random_bits, scaled_field
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -26,12 +26,12 @@ class FundamentalParams:
             keeps it until the agent next acts.
     """
 
-    p_active: jnp.ndarray
-    threshold: jnp.ndarray
-    bias_sd: jnp.ndarray
-    gain: jnp.ndarray
-    max_qty: jnp.ndarray
-    ttl: jnp.ndarray
+    p_active: jnp.ndarray = param(0.0, 1.0)
+    threshold: jnp.ndarray = param(0.0, 1.0)
+    bias_sd: jnp.ndarray = param(0.0, 0.5)
+    gain: jnp.ndarray = param(0.0, 1e5)
+    max_qty: jnp.ndarray = param(1, 65_535)
+    ttl: jnp.ndarray = param(0, 1_000_000)
 
 
 @register
@@ -45,14 +45,6 @@ class FundamentalTrader(Family):
 
     kind = "fundamental"
     Params = FundamentalParams
-    config_schema = {
-        "p_active": (0.0, 1.0),
-        "threshold": (0.0, 1.0),
-        "bias_sd": (0.0, 0.5),
-        "gain": (0.0, 1e5),
-        "max_qty": (1, 65_535),
-        "ttl": (0, 1_000_000),
-    }
 
     def init_extra(self, spec, params, key):
         return params.bias_sd * jax.random.normal(key, (spec.n_agents, spec.n_symbols))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -25,7 +25,7 @@ class LearnerParams:
     max_qty: int32 lots: every order of the family is cut to this size (bounds the book).
     """
 
-    max_qty: jnp.ndarray
+    max_qty: jnp.ndarray = param(1, 2**20)
 
 
 @pytree
@@ -58,8 +58,8 @@ class Learner(Family):
 
     kind = "learner"
     external = True
+    env_driven = True
     Params = LearnerParams
-    config_schema = {"max_qty": (1, 2**20)}
 
     def n_slots(self, spec):
         return LEARNER_SLOTS

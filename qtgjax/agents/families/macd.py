@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
+from qtgjax.agents.types import param
 from qtgjax.tree import pytree
 
 
@@ -14,7 +15,7 @@ class MacdParams(RiskParams):
     """Risk rules plus: threshold float32, histogram (macd - signal) relative to the price
     needed to act."""
 
-    threshold: jnp.ndarray
+    threshold: jnp.ndarray = param(0.0, 1.0)
 
 
 @register
@@ -23,7 +24,6 @@ class MacdCrossover(SignalStrategy):
 
     kind = "macd"
     Params = MacdParams
-    config_schema = {**RISK_SCHEMA, "threshold": (0.0, 1.0)}
 
     def signal(self, spec, params, extra, accounts, view):
         ind = view.indicators

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -23,10 +23,10 @@ class MarketMakerParams:
         inventory_skew: float32 ticks the centre moves per lot of inventory.
     """
 
-    half_spread: jnp.ndarray
-    spread_jitter: jnp.ndarray
-    quote_size: jnp.ndarray
-    inventory_skew: jnp.ndarray
+    half_spread: jnp.ndarray = param(0.5, 1e4)
+    spread_jitter: jnp.ndarray = param(0.0, 1e4)
+    quote_size: jnp.ndarray = param(1, 65_535)
+    inventory_skew: jnp.ndarray = param(0.0, 1e3)
 
 
 @register
@@ -40,12 +40,6 @@ class MarketMaker(Family):
 
     kind = "market_maker"
     Params = MarketMakerParams
-    config_schema = {
-        "half_spread": (0.5, 1e4),
-        "spread_jitter": (0.0, 1e4),
-        "quote_size": (1, 65_535),
-        "inventory_skew": (0.0, 1e3),
-    }
 
     def grid_reach(self, params):
         return float(params.get("half_spread", 0.0)) + float(params.get("spread_jitter", 0.0))

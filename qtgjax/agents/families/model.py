@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
+from qtgjax.agents.types import array_param, param
 from qtgjax.config.build import ConfigError
 from qtgjax.tree import pytree
 
@@ -36,10 +37,10 @@ class ModelParams(RiskParams):
         threshold_dispersion: float32 log-normal sigma of ``enter`` across agents.
     """
 
-    model: object
-    enter: jnp.ndarray
-    exit: jnp.ndarray
-    threshold_dispersion: jnp.ndarray
+    model: object = array_param()
+    enter: jnp.ndarray = param(0.0, 1e9)
+    exit: jnp.ndarray = param(0.0, 1e9)
+    threshold_dispersion: jnp.ndarray = param(0.0, 3.0)
 
 
 def model_path(value, path: str) -> Path:
@@ -80,8 +81,6 @@ def read_model(value, path: str):
 class ModelTrader(SignalStrategy):
     kind = "model"
     Params = ModelParams
-    config_schema = {**RISK_SCHEMA, "enter": (0.0, 1e9), "exit": (0.0, 1e9),
-                     "threshold_dispersion": (0.0, 3.0)}
 
     def array_params(self, params: dict, path: str) -> dict:
         """``model``: the compiled model file (see :func:`model_path`)."""

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bernoulli_from_bits, clip_price, random_bits, scaled_field
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -24,11 +24,11 @@ class MomentumParams:
         max_qty: int32 lots per order.
     """
 
-    p_active: jnp.ndarray
-    threshold: jnp.ndarray
-    threshold_dispersion: jnp.ndarray
-    aggression: jnp.ndarray
-    max_qty: jnp.ndarray
+    p_active: jnp.ndarray = param(0.0, 1.0)
+    threshold: jnp.ndarray = param(0.0, 1.0)
+    threshold_dispersion: jnp.ndarray = param(0.0, 3.0)
+    aggression: jnp.ndarray = param(0, 10_000)
+    max_qty: jnp.ndarray = param(1, 65_535)
 
 
 @register
@@ -38,13 +38,6 @@ class MomentumTrader(Family):
 
     kind = "momentum"
     Params = MomentumParams
-    config_schema = {
-        "p_active": (0.0, 1.0),
-        "threshold": (0.0, 1.0),
-        "threshold_dispersion": (0.0, 3.0),
-        "aggression": (0, 10_000),
-        "max_qty": (1, 65_535),
-    }
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))

@@ -12,7 +12,7 @@ from qtgjax.agents.common import (
     scaled_field,
 )
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -30,11 +30,11 @@ class NoiseParams:
         ttl: int32 ticks an unfilled order rests before it is cancelled.
     """
 
-    p_active: jnp.ndarray
-    max_offset: jnp.ndarray
-    aggression: jnp.ndarray
-    max_qty: jnp.ndarray
-    ttl: jnp.ndarray
+    p_active: jnp.ndarray = param(0.0, 1.0)
+    max_offset: jnp.ndarray = param(0, 10_000)
+    aggression: jnp.ndarray = param(0, 10_000)
+    max_qty: jnp.ndarray = param(1, 65_535)
+    ttl: jnp.ndarray = param(1, 1_000_000)
 
 
 @register
@@ -47,13 +47,6 @@ class NoiseTrader(Family):
 
     kind = "noise"
     Params = NoiseParams
-    config_schema = {
-        "p_active": (0.0, 1.0),
-        "max_offset": (0, 10_000),
-        "aggression": (0, 10_000),
-        "max_qty": (1, 65_535),
-        "ttl": (1, 1_000_000),
-    }
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))

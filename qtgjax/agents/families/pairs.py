@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
+from qtgjax.agents.types import param
 from qtgjax.tree import pytree
 
 
@@ -13,8 +14,8 @@ from qtgjax.tree import pytree
 class PairsParams(RiskParams):
     """Risk rules plus: entry_z float32 |z| to open; exit_z float32 |z| below which to close."""
 
-    entry_z: jnp.ndarray
-    exit_z: jnp.ndarray
+    entry_z: jnp.ndarray = param(0.0, 100.0)
+    exit_z: jnp.ndarray = param(0.0, 100.0)
 
 
 @register
@@ -27,7 +28,6 @@ class PairsTrader(SignalStrategy):
 
     kind = "pairs"
     Params = PairsParams
-    config_schema = {**RISK_SCHEMA, "entry_z": (0.0, 100.0), "exit_z": (0.0, 100.0)}
 
     def signal(self, spec, params, extra, accounts, view):
         z = jnp.broadcast_to(view.indicators.pair_z, accounts.position.shape)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bernoulli_from_bits, clip_price, random_bits
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, array_param, param
 from qtgjax.config.build import ConfigError
 from qtgjax.env.features import MARKET_FEATURES, OBS_CLIP
 from qtgjax.market.types import OrderIntent
@@ -51,10 +51,10 @@ class PolicyParams:
     p_active: float32 probability of refreshing the order in a tick.
     """
 
-    weights: jnp.ndarray
-    size: jnp.ndarray
-    aggression: jnp.ndarray
-    p_active: jnp.ndarray
+    weights: jnp.ndarray = array_param()
+    size: jnp.ndarray = param(1, 65_535)
+    aggression: jnp.ndarray = param(0, 10_000)
+    p_active: jnp.ndarray = param(0.0, 1.0)
 
 
 def policy_output(weights, features):
@@ -73,7 +73,6 @@ def policy_output(weights, features):
 class Policy(Family):
     kind = "policy"
     Params = PolicyParams
-    config_schema = {"size": (1, 65_535), "aggression": (0, 10_000), "p_active": (0.0, 1.0)}
 
     def max_order_lots(self, params: dict) -> int:
         return int(params.get("size", 1))

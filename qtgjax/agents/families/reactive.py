@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bit_field, clip_price, random_bits, scaled_field
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -35,14 +35,14 @@ class ReactiveParams:
             move (sell a rise, buy a fall) instead of chasing it; news is always followed.
     """
 
-    band_min: jnp.ndarray
-    band_max: jnp.ndarray
-    sensitivity: jnp.ndarray
-    sensitivity_dispersion: jnp.ndarray
-    aggression: jnp.ndarray
-    max_qty: jnp.ndarray
-    ttl: jnp.ndarray
-    fade_share: jnp.ndarray
+    band_min: jnp.ndarray = param(1e-6, 1.0)
+    band_max: jnp.ndarray = param(1e-6, 1.0)
+    sensitivity: jnp.ndarray = param(0.0, 10.0)
+    sensitivity_dispersion: jnp.ndarray = param(0.0, 3.0)
+    aggression: jnp.ndarray = param(0, 10_000)
+    max_qty: jnp.ndarray = param(1, 65_535)
+    ttl: jnp.ndarray = param(1, 1_000_000)
+    fade_share: jnp.ndarray = param(0.0, 1.0)
 
 
 @pytree
@@ -105,16 +105,6 @@ class ReactiveTrader(Family):
 
     kind = "reactive"
     Params = ReactiveParams
-    config_schema = {
-        "band_min": (1e-6, 1.0),
-        "band_max": (1e-6, 1.0),
-        "sensitivity": (0.0, 10.0),
-        "sensitivity_dispersion": (0.0, 3.0),
-        "aggression": (0, 10_000),
-        "max_qty": (1, 65_535),
-        "ttl": (1, 1_000_000),
-        "fade_share": (0.0, 1.0),
-    }
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, array_param
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
@@ -41,14 +41,14 @@ class ReplayParams:
         window: int32[E] 0..E-1 (its length is the static window of events per tick).
     """
 
-    start: jnp.ndarray
-    slot: jnp.ndarray
-    symbol: jnp.ndarray
-    op: jnp.ndarray
-    price: jnp.ndarray
-    qty: jnp.ndarray
-    is_buy: jnp.ndarray
-    window: jnp.ndarray
+    start: jnp.ndarray = array_param()
+    slot: jnp.ndarray = array_param()
+    symbol: jnp.ndarray = array_param()
+    op: jnp.ndarray = array_param()
+    price: jnp.ndarray = array_param()
+    qty: jnp.ndarray = array_param()
+    is_buy: jnp.ndarray = array_param()
+    window: jnp.ndarray = array_param()
 
 
 @pytree
@@ -105,7 +105,6 @@ class Replay(Family):
 
     kind = "replay"
     Params = ReplayParams
-    config_schema: dict = {}
     external = True  # its orders come from recorded data, not from a strategy
 
     def init_extra(self, spec, params, key):

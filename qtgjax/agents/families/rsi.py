@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
+from qtgjax.agents.types import param
 from qtgjax.tree import pytree
 
 
@@ -14,7 +15,7 @@ class RsiParams(RiskParams):
     """Risk rules plus: band float32, RSI points away from 50 that count as momentum
     (RSI > 50 + band: long; RSI < 50 - band: short; back inside 50 +/- band / 2: exit)."""
 
-    band: jnp.ndarray
+    band: jnp.ndarray = param(0.0, 50.0)
 
 
 @register
@@ -23,7 +24,6 @@ class RsiMomentum(SignalStrategy):
 
     kind = "rsi"
     Params = RsiParams
-    config_schema = {**RISK_SCHEMA, "band": (0.0, 50.0)}
 
     def signal(self, spec, params, extra, accounts, view):
         rsi = jnp.broadcast_to(view.indicators.rsi, accounts.position.shape)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bernoulli_from_bits, bit_field, clip_price, random_bits
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -42,21 +42,21 @@ class ThresholdParams:
         ttl: int32 ticks before an unfilled order is cancelled.
     """
 
-    p_active: jnp.ndarray
-    signal_sd: jnp.ndarray
-    signal_persistence: jnp.ndarray
-    idio_sd: jnp.ndarray
-    threshold: jnp.ndarray
-    threshold_dispersion: jnp.ndarray
-    update_prob: jnp.ndarray
-    vol_ref: jnp.ndarray
-    vol_feedback: jnp.ndarray
-    vol_cap: jnp.ndarray
-    size_tail: jnp.ndarray
-    min_qty: jnp.ndarray
-    max_qty: jnp.ndarray
-    aggression: jnp.ndarray
-    ttl: jnp.ndarray
+    p_active: jnp.ndarray = param(0.0, 1.0)
+    signal_sd: jnp.ndarray = param(0.0, 1.0)
+    signal_persistence: jnp.ndarray = param(0.0, 0.999)
+    idio_sd: jnp.ndarray = param(0.0, 1.0)
+    threshold: jnp.ndarray = param(0.0, 1.0)
+    threshold_dispersion: jnp.ndarray = param(0.0, 3.0)
+    update_prob: jnp.ndarray = param(0.0, 1.0)
+    vol_ref: jnp.ndarray = param(1e-9, 1.0)
+    vol_feedback: jnp.ndarray = param(0.0, 1.0)
+    vol_cap: jnp.ndarray = param(0.0, 1e4)
+    size_tail: jnp.ndarray = param(0.1, 100.0)
+    min_qty: jnp.ndarray = param(1, 65_535)
+    max_qty: jnp.ndarray = param(1, 65_535)
+    aggression: jnp.ndarray = param(0, 10_000)
+    ttl: jnp.ndarray = param(1, 1_000_000)
 
 
 @pytree
@@ -125,23 +125,6 @@ class ThresholdTrader(Family):
 
     kind = "threshold"
     Params = ThresholdParams
-    config_schema = {
-        "p_active": (0.0, 1.0),
-        "signal_sd": (0.0, 1.0),
-        "signal_persistence": (0.0, 0.999),
-        "idio_sd": (0.0, 1.0),
-        "threshold": (0.0, 1.0),
-        "threshold_dispersion": (0.0, 3.0),
-        "update_prob": (0.0, 1.0),
-        "vol_ref": (1e-9, 1.0),
-        "vol_feedback": (0.0, 1.0),
-        "vol_cap": (0.0, 1e4),
-        "size_tail": (0.1, 100.0),
-        "min_qty": (1, 65_535),
-        "max_qty": (1, 65_535),
-        "aggression": (0, 10_000),
-        "ttl": (1, 1_000_000),
-    }
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))

@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 
 from qtgjax.agents.registry import register
-from qtgjax.agents.strategy import RISK_SCHEMA, RiskParams, SignalStrategy
+from qtgjax.agents.strategy import RiskParams, SignalStrategy
+from qtgjax.agents.types import param
 from qtgjax.tree import pytree
 
 
@@ -15,8 +16,8 @@ class TrendParams(RiskParams):
     """Risk rules plus: threshold float32, median relative gap sma_fast / sma_slow - 1 that
     counts as a trend; threshold_dispersion float32 log-normal sigma across agents."""
 
-    threshold: jnp.ndarray
-    threshold_dispersion: jnp.ndarray
+    threshold: jnp.ndarray = param(0.0, 1.0)
+    threshold_dispersion: jnp.ndarray = param(0.0, 3.0)
 
 
 @register
@@ -26,7 +27,6 @@ class TrendFollower(SignalStrategy):
 
     kind = "trend"
     Params = TrendParams
-    config_schema = {**RISK_SCHEMA, "threshold": (0.0, 1.0), "threshold_dispersion": (0.0, 3.0)}
 
     def init_signal_extra(self, spec, params, key):
         z = jax.random.normal(key, (spec.n_agents, 1))

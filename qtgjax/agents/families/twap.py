@@ -11,17 +11,9 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
-
-EXEC_SCHEMA = {
-    "target": (0, 2**30),
-    "side": (-1, 1),
-    "horizon": (1, 10**8),
-    "start_spread": (0, 10**8),
-    "aggression": (0, 10_000),
-}
 
 
 @pytree
@@ -38,11 +30,11 @@ class TwapParams:
         aggression: int32 ticks beyond the last price for the marketable limit orders.
     """
 
-    target: jnp.ndarray
-    side: jnp.ndarray
-    horizon: jnp.ndarray
-    start_spread: jnp.ndarray
-    aggression: jnp.ndarray
+    target: jnp.ndarray = param(0, 2**30)
+    side: jnp.ndarray = param(-1, 1)
+    horizon: jnp.ndarray = param(1, 10**8)
+    start_spread: jnp.ndarray = param(0, 10**8)
+    aggression: jnp.ndarray = param(0, 10_000)
 
 
 @pytree
@@ -118,7 +110,6 @@ class TwapExecutor(Family):
 
     kind = "twap"
     Params = TwapParams
-    config_schema = EXEC_SCHEMA
 
     def max_order_lots(self, params):
         return int(params.get("target", 1))

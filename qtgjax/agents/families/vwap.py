@@ -6,7 +6,6 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bit_field, random_bits
 from qtgjax.agents.families.twap import (
-    EXEC_SCHEMA,
     ExecState,
     TwapParams,
     init_exec,
@@ -15,7 +14,7 @@ from qtgjax.agents.families.twap import (
     track_start,
 )
 from qtgjax.agents.registry import register
-from qtgjax.agents.types import Family
+from qtgjax.agents.types import Family, param
 from qtgjax.tree import pytree
 
 
@@ -25,7 +24,7 @@ class VwapParams(TwapParams):
     volume, plus: volume_smoothing float32, per-tick weight of the EMA of the market's
     volume (lots per tick) that is the agent's expected volume."""
 
-    volume_smoothing: jnp.ndarray
+    volume_smoothing: jnp.ndarray = param(1e-6, 1.0)
 
 
 @pytree
@@ -87,7 +86,6 @@ class VwapExecutor(Family):
 
     kind = "vwap"
     Params = VwapParams
-    config_schema = {**EXEC_SCHEMA, "volume_smoothing": (1e-6, 1.0)}
 
     def max_order_lots(self, params):
         return int(params.get("target", 1))

@@ -35,6 +35,32 @@ class Task(abc.ABC):
     name: ClassVar[str]
     Params: ClassVar[type]
     metrics: ClassVar[dict[str, Any]]  # episode metric name -> dtype (per learner)
+    # What qtgjax-train reports: the paired comparison is about ``headline`` (higher or
+    # lower is better) against each of ``baselines`` (names in qtgjax.env.baselines, where
+    # a plugin registers its own with ``baselines.register(task, name)``; ``random``
+    # exists for every task).
+    headline: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    baselines: ClassVar[tuple[str, ...]] = ("random",)
+
+    @classmethod
+    def check_metadata(cls) -> None:
+        """Refuse a task class whose reporting metadata does not fit (TypeError)."""
+        from qtgjax.env.baselines import names
+
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        for attr in ("name", "Params", "metrics", "headline", "higher_is_better"):
+            if not hasattr(cls, attr):
+                raise TypeError(f"{where}: declare {attr} on the task class")
+        if cls.headline not in cls.metrics:
+            raise TypeError(f"{where}.headline: {cls.headline!r} is not one of its metrics "
+                            f"{sorted(cls.metrics)}")
+        if not isinstance(cls.higher_is_better, bool):
+            raise TypeError(f"{where}.higher_is_better: expected True or False")
+        unknown = sorted(set(cls.baselines) - set(names(cls.name)))
+        if unknown:
+            raise TypeError(f"{where}.baselines: {unknown} are not registered baselines of "
+                            f"{cls.name!r} (known: {names(cls.name)})")
 
     @property
     def symbols(self) -> tuple[int, ...]:

@@ -90,6 +90,9 @@ class ExecutionTask(Task):
     name = "execution"
     Params = ExecutionParams
     metrics = {"shortfall_ticks": jnp.float32, "filled_fraction": jnp.float32}
+    headline = "shortfall_ticks"
+    higher_is_better = False
+    baselines = ("twap",)
 
     @property
     def action_nvec(self):

@@ -82,6 +82,9 @@ class MarketMakingTask(Task):
     name = "market_making"
     Params = MarketMakingParams
     metrics = {"pnl": jnp.float32, "inventory": jnp.float32}
+    headline = "pnl"
+    higher_is_better = True
+    baselines = ("avellaneda_stoikov",)
 
     @property
     def action_nvec(self):

@@ -71,6 +71,9 @@ class TradingTask(Task):
     name = "trading"
     Params = TradingParams
     metrics = {"pnl": jnp.float32}
+    headline = "pnl"
+    higher_is_better = True
+    baselines = ("buy_and_hold", "flat")
 
     @property
     def symbols(self):

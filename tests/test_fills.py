@@ -1,0 +1,141 @@
+"""Execution reports (fills.parquet): they add up exactly to agents.parquet's volumes, fees
+and cash flows; filters select exactly their rows; bad settings are refused; off, they are
+compiled out."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import numpy as np
+import polars as pl
+import pytest
+
+from qtgjax.config.build import ConfigError, build, scenario_keys, scenario_params
+from qtgjax.io.tables import agent_pnl, all_tables
+from qtgjax.sim.rollout import rollout, run_scenario
+
+N_TICKS, B, SEED = 60, 2, 5
+TICK = 0.01
+
+
+class Run(NamedTuple):
+    config: dict
+    built: object
+    out: object
+    tables: dict
+
+
+def _run(config, record):
+    built = build({**config, "record": record})
+    params = scenario_params(built.params, B)
+    out = rollout(built.static, params, scenario_keys(SEED, B), N_TICKS)
+    return built, out, all_tables(built.static, out, TICK)
+
+
+@pytest.fixture(scope="module")
+def full(small_config):
+    # a tight position limit on the noise traders: some of their orders are rejected
+    config = {**small_config, "families": {**small_config["families"]}}
+    config["families"]["noise"] = {
+        **config["families"]["noise"],
+        "max_position": 101,
+        "position_spread": 0,
+    }
+    built, out, tables = _run(config, {"fills": True})
+    return Run(config, built, out, tables)
+
+
+def test_fills_add_up_to_the_agents_table(full):
+    _, built, out, tables = full
+    fills, agents = tables["fills"], tables["agents"]
+    filled = fills.filter(pl.col("status") == "filled")
+    assert filled.height > 100 and set(filled["liquidity"]) == {"maker", "taker"}
+    ticks = (filled["price"] / TICK).round().cast(pl.Int64)
+    signed = pl.when(pl.col("side") == "buy").then(pl.col("lots")).otherwise(-pl.col("lots"))
+    filled = filled.with_columns(cash=-signed * ticks)
+    per_family = filled.group_by("scenario", "family").agg(
+        pl.col("lots").sum().alias("volume"), pl.col("fee").sum(), pl.col("cash").sum()
+    )
+    joined = agents.join(per_family, on=["scenario", "family"], how="left").fill_null(0)
+    assert (joined["volume"] == joined["volume_right"]).all()
+    trading = joined.filter(pl.col("kind") != "fee_account")
+    assert (trading["fees"] == trading["fee"]).all()
+    # cash of the fills, agent by agent: cash change minus external cash
+    per_agent = filled.group_by("scenario", "family", "agent").agg(pl.col("cash").sum())
+    for f, spec in enumerate(built.static.families):
+        want = agent_pnl(out.initial.accounts[f], out.final.accounts[f], out)
+        fill_cash = want["pnl_trading"] - (
+            (
+                np.asarray(out.final.accounts[f].position, np.int64)
+                - np.asarray(out.initial.accounts[f].position)
+            )
+            * np.asarray(out.records.close, np.int64)[:, -1, None, :]
+        ).sum(-1)
+        got = np.zeros_like(fill_cash)
+        rows = per_agent.filter(pl.col("family") == spec.name)
+        got[rows["scenario"].to_numpy(), rows["agent"].to_numpy()] = rows["cash"].to_numpy()
+        assert np.array_equal(got, fill_cash), spec.name
+
+
+def test_rejections_and_cancellations_are_reported(full):
+    fills = full.tables["fills"]
+    cancelled = fills.filter(pl.col("status") == "cancelled")
+    assert cancelled.height > 0 and (cancelled["reason"] == "by_family").all()
+    rejected = fills.filter(pl.col("status") == "rejected")
+    assert "position_limit" in set(rejected["reason"])
+    assert set(rejected["reason"]) <= {"off_grid", "position_limit"}
+    off_grid = rejected.filter(pl.col("reason") == "off_grid").height
+    assert off_grid == int(np.asarray(full.out.final.market.off_grid).sum())  # the engine's count
+    assert (rejected["fee"] == 0).all() and rejected["liquidity"].is_null().all()
+    assert cancelled["tick"].min() > 0  # nothing rests before the first tick
+
+
+def test_filters_keep_exactly_their_rows(full):
+    record = {"fills": True, "fills_families": ["noise", "market_maker"], "fills_agents": 3}
+    record |= {"fills_from": 10, "fills_to": 30}
+    _, _, tables = _run(full.config, record)
+    want = full.tables["fills"].filter(
+        pl.col("family").is_in(["noise", "market_maker"])
+        & (pl.col("agent") < 3)
+        & pl.col("tick").is_between(10, 29)
+    )
+    got = tables["fills"]
+    assert got.height > 0
+    keys = ["scenario", "tick", "family", "agent", "symbol", "slot", "status"]
+    assert got.sort(keys).equals(want.sort(keys))
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (
+            {"fills": True, "fills_families": ["nosie"]},
+            "record.fills_families: unknown family 'nosie'",
+        ),
+        ({"fills": True, "fills_families": "noise"}, "record.fills_families: expected a list"),
+        ({"fills": "yes"}, "record.fills: expected true or false"),
+        ({"fills": True, "fills_from": 60}, "record.fills_from: 60 is out of range 0..59"),
+        (
+            {"fills": True, "fills_from": 10, "fills_to": 5},
+            "record.fills_to: 5 is out of range 11..60",
+        ),
+        ({"fills": True, "fills_agents": -1}, "record.fills_agents: -1 is out of range"),
+    ],
+)
+def test_bad_fills_settings_name_the_key(small_config, record, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        build({**small_config, "record": record})
+
+
+def test_fills_off_are_compiled_out(small_config):
+    off = build(small_config)
+    on = build({**small_config, "record": {"fills": True}})
+    key = jax.random.key(0)
+
+    def trace(static):
+        return str(jax.make_jaxpr(lambda p: run_scenario(static, p, key, 3))(off.params))
+
+    a, b = trace(off.static), trace(on.static)
+    assert "i8[" not in a and "i8[" in b  # FillRows.flags
+    assert len(a) < len(b)

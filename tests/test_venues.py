@@ -1,0 +1,235 @@
+"""Venues (issue #12): the single-venue engine bit for bit, conservation across venues,
+batch intervals, routing and total position limits against brute-force references, and
+config errors named before compiling."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import polars as pl
+import pytest
+from venue_helpers import DIGESTS, run_digests
+
+from qtgjax import ConfigError, load_config, simulate
+from qtgjax.config.build import build
+from qtgjax.market import money
+from qtgjax.market.types import OrderIntent, Orders
+from qtgjax.sim.venues import (
+    VenueMarket,
+    fold_orders,
+    limit_total,
+    route,
+    slot_major,
+    venue_major,
+)
+
+TINY_VENUES = [
+    "scenarios=1",
+    "ticks=30",
+    "families.noise.n_agents=120",
+    "families.fundamental.n_agents=20",
+    "families.momentum.n_agents=20",
+    "families.market_maker.n_agents=4",
+]
+
+
+def test_one_venue_is_the_engine_on_main_bit_for_bit():
+    """Same config and seed: every Parquet table equals the one main wrote before venues
+    (digests in tests/data, the new ``venue`` key column left out)."""
+    want = json.loads(DIGESTS.read_text())
+    assert run_digests(want["overrides"]) == want["tables"]
+
+
+@pytest.fixture(scope="module")
+def venues_run():
+    cfg = load_config(TINY_VENUES, config_name="venues")
+    return cfg, simulate(cfg)
+
+
+def test_conservation_every_tick_across_venues(venues_run):
+    _, res = venues_run
+    rec = res.out.records
+    cash = money.to_int64(rec.cash) - money.to_int64(rec.external)  # (B, T, F)
+    start = sum(
+        money.to_int64(a.cash).sum(-1) - money.to_int64(a.external).sum(-1)
+        for a in res.out.initial.accounts
+    )
+    assert (cash.sum(-1) == start[:, None]).all()
+    shares = np.asarray(rec.position).sum(2)  # (B, T, S)
+    start_shares = sum(np.asarray(a.position).sum(1) for a in res.out.initial.accounts)
+    assert (shares == start_shares[:, None]).all()
+    assert int(np.asarray(rec.volume).sum()) > 0
+
+
+def test_venues_trade_and_the_periodic_one_only_on_its_ticks(venues_run):
+    cfg, res = venues_run
+    names = list(cfg["venues"])
+    ticks = res.tables()["ticks"]
+    assert sorted(ticks["venue"].unique().to_list()) == list(range(len(names)))
+    for v, name in enumerate(names):
+        k = cfg["venues"][name].get("batch_interval", 1)
+        rows = ticks.filter(ticks["venue"] == v)
+        traded = rows.filter(rows["volume"] > 0)["tick"].to_numpy()
+        assert traded.size > 0, name
+        assert (traded % k == 0).all(), name
+    assert any(cfg["venues"][n].get("batch_interval", 1) > 1 for n in names)
+
+
+def test_consolidated_tape_is_the_venues(venues_run):
+    _, res = venues_run
+    rec = res.out.records
+    vol = np.asarray(rec.venues.volume)  # (B, T, V, S)
+    assert (np.asarray(rec.volume) == vol.sum(2)).all()
+    bid = np.asarray(rec.venues.best_bid).max(2)
+    assert (np.asarray(rec.best_bid) == bid).all()
+
+
+def _view(bid, ask, bid_depth, ask_depth):
+    arr = [jnp.asarray(x, jnp.int32) for x in (bid, ask, bid_depth, ask_depth)]
+    zeros = jnp.zeros_like(arr[0])
+
+    class View:
+        venues = VenueMarket(zeros, zeros, arr[0], arr[1], zeros, arr[2], arr[3])
+
+    return View()
+
+
+def _intent(price, qty, is_buy):
+    price, qty = jnp.asarray(price, jnp.int32), jnp.asarray(qty, jnp.int32)
+    is_buy = jnp.asarray(is_buy, bool)
+    return OrderIntent(price, qty, is_buy, jnp.ones_like(is_buy))
+
+
+def test_routes_against_brute_force():
+    """3 venues, 1 symbol: orders [N=4, S=1, O=1] against hand-set venue quotes."""
+    view = _view([[99], [101], [100]], [[103], [102], [0]], [[5], [10], [30]], [[8], [4], [0]])
+    taker = jnp.asarray([0.0, 0.0, 0.0])
+    intent = _intent(
+        [[[104]], [[102]], [[98]], [[101]]],
+        [[[12]], [[7]], [[9]], [[5]]],
+        [[[True]], [[True]], [[False]], [[False]]],
+    )
+    home = jnp.int32(2)
+    lots = {
+        r: np.asarray(route(intent, r, home, view, taker, 3).qty).reshape(4, 3)
+        for r in ("fixed", "best", "all", "smart")
+    }
+    assert (lots["fixed"] == [[0, 0, 12], [0, 0, 7], [0, 0, 9], [0, 0, 5]]).all()
+    # best: buys to the lowest ask (venue 1: 102), sells to the highest bid (venue 1: 101)
+    assert (lots["best"] == [[0, 12, 0], [0, 7, 0], [0, 9, 0], [0, 5, 0]]).all()
+    assert (lots["all"] == [[12, 12, 12], [7, 7, 7], [9, 9, 9], [5, 5, 5]]).all()
+    for n, (limit, qty, buy) in enumerate([(104, 12, 1), (102, 7, 1), (98, 9, 0), (101, 5, 0)]):
+        depth = [8, 4, 0] if buy else [5, 10, 30]
+        px = [103, 102, 0] if buy else [99, 101, 100]
+        ok = [
+            d if (p > 0 and (p <= limit if buy else p >= limit)) else 0
+            for p, d in zip(px, depth, strict=True)
+        ]
+        if sum(ok) == 0:
+            assert (lots["smart"][n] == lots["best"][n]).all()
+            continue
+        cum = np.floor(qty * np.cumsum(ok) / sum(ok)).astype(int)
+        cum[-1] = qty
+        assert lots["smart"][n].tolist() == np.diff(cum, prepend=0).tolist(), n
+        assert lots["smart"][n].sum() == qty
+
+
+def test_smart_route_pays_for_fees():
+    """A venue whose taker fee lifts its ask above the limit gets nothing."""
+    view = _view([[0], [0]], [[100], [100]], [[0], [0]], [[10], [10]])
+    intent = _intent([[[100]]], [[[6]]], [[[True]]])
+    lots = route(intent, "smart", jnp.int32(0), view, jnp.asarray([0.0, 50.0]), 2).qty
+    assert np.asarray(lots).ravel().tolist() == [6, 0]
+
+
+def test_limit_total_against_brute_force():
+    rng = np.random.default_rng(0)
+    n, s, v, o = 5, 2, 3, 2
+    qty = rng.integers(0, 9, (n, s, v * o))
+    buy = rng.random((n, s, v * o)) < 0.5
+    pos = rng.integers(-10, 10, (n, s))
+    orders = Orders(
+        jnp.full(qty.shape, 100),
+        jnp.asarray(qty, jnp.int32),
+        jnp.asarray(buy),
+        jnp.zeros(qty.shape, jnp.int32),
+    )
+    got = np.asarray(limit_total(orders, jnp.asarray(pos, jnp.int32), jnp.int32(12), v).qty)
+    for i, j in itertools.product(range(n), range(s)):
+        room = {True: 12 - pos[i, j], False: 12 + pos[i, j]}
+        for k in range(v * o):
+            want = min(qty[i, j, k], max(room[bool(buy[i, j, k])], 0))
+            room[bool(buy[i, j, k])] -= want
+            assert got[i, j, k] == want
+    for side in (True, False):
+        total = np.where(buy == side, got, 0).sum(-1)
+        assert (total <= (12 - pos if side else 12 + pos)).all() or not total.any()
+
+
+def test_layouts_round_trip_and_fold():
+    x = jnp.arange(2 * 3 * 4 * 2).reshape(2, 3, 8)  # N=2, S=3, V=4, O=2
+    books = venue_major(x, 4)
+    assert books.shape == (2, 12, 2)
+    assert int(books[1, 2 * 3 + 1, 1]) == int(x[1, 1, 2 * 2 + 1])  # venue 2, symbol 1, slot 1
+    assert (slot_major(books, 4) == x).all()
+    qty = jnp.zeros((1, 1, 6), jnp.int32).at[0, 0, 4].set(3).at[0, 0, 2].set(2)
+    orders = Orders(jnp.arange(6).reshape(1, 1, 6), qty, jnp.ones_like(qty, bool), qty * 0)
+    folded = fold_orders(orders, 3)  # O=2: slot 0 on venues 0,1,2 = [0, 2, 3] lots
+    assert folded.qty.ravel().tolist() == [5, 0]
+    assert folded.price.ravel().tolist() == [2, 1]
+
+
+BAD = [
+    (["+families.noise.venue=nowhere"], "families.noise.venue"),
+    (["venues.periodic.batch_interval=0"], "venues.periodic.batch_interval"),
+    (["families.noise.route=teleport"], "families.noise.route"),
+    (["+venues.lit.colour=3"], "venues.lit.colour"),
+    (["record.depth=5"], "record.depth"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD, ids=[b[1] for b in BAD])
+def test_bad_venue_config_names_the_key(overrides, key):
+    cfg = load_config([*TINY_VENUES, *overrides], config_name="venues")
+    with pytest.raises(ConfigError) as err:
+        build(cfg)
+    assert str(err.value).startswith(key), str(err.value)
+
+
+def test_unknown_venue_without_venues_section():
+    with pytest.raises(ConfigError, match=r"^families.noise.venue"):
+        build(load_config(["+families.noise.venue=lit"]))
+
+
+def test_latency_counts_reported_per_family_and_venue(venues_run):
+    """conf/venues.yaml puts a latency profile on every family: each family's messages are
+    counted per venue, and the delivered ones carry the profile's delays."""
+    cfg, res = venues_run
+    lat = res.tables()["latency"]
+    per = lat.group_by("family", "venue").agg(
+        pl.col("delivered").sum(),
+        pl.col("late").sum(),
+        pl.col("dropped").sum(),
+        pl.col("delay_sum").sum(),
+    )
+    n_venues = len(cfg["venues"])
+    assert per.height == len(cfg["families"]) * n_venues
+    noise = per.filter(pl.col("family") == "noise")
+    assert noise["delivered"].sum() > 0
+    # same_region: 1 tick, no jitter, +1 at high volatility -> mean in [1, 2]
+    mean = noise["delay_sum"].sum() / noise["delivered"].sum()
+    assert 1.0 <= mean <= 2.0
+    colocated = per.filter(pl.col("family") == "background")
+    assert colocated["delay_sum"].sum() <= colocated["delivered"].sum()  # 0 or 1 tick each
+
+
+def test_same_seed_same_tables(venues_run):
+    """Determinism with venues and latency: the same config runs to the same tables (the
+    second run reuses the compiled market)."""
+    cfg, res = venues_run
+    again = simulate(cfg).tables()
+    for name, table in res.tables().items():
+        assert table.equals(again[name]), name
