@@ -1,8 +1,9 @@
 """Digests of result tables, for the single-venue equivalence test (tests/test_venues.py).
 
 ``tests/data/single_venue_digests.json`` holds the digests of the tables the engine wrote
-before venues existed (generated on main at b242486 by ``python tests/venue_helpers.py``);
-columns added since (the ``venue`` key, the P&L parts) are left out of the comparison.
+without the venue machinery: at commit 1afc98c (the last engine without venues, with #13's
+economics and P&L columns), by ``python tests/venue_helpers.py`` run in a checkout of that
+commit. Columns added since (the ``venue`` key, ``news``) are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -29,19 +30,16 @@ OVERRIDES = [
     "families.momentum.n_agents=40",
     "families.market_maker.n_agents=6",
 ]
-# Columns added since the digests were taken, left out: the venue key (#12) and the exact
-# split of pnl into its parts with per-agent trading quantiles (#13). ``fees`` is left out
-# too: #13 redefined it for the fee account's row (minus what it collected, so that the parts
-# sum to pnl); every other column the engine wrote before is compared.
-ADDED_COLUMNS = ("venue", "pnl_holding", "dividends", "fees", "borrow", "infrastructure")
-ADDED_PREFIXES = ("pnl_trading",)
+# Columns added since the digests were taken, left out: the venue key (#12) and the news
+# column of ticks.parquet (#16); every other column the engine wrote before is compared.
+ADDED_COLUMNS = ("venue", "news")
 
 
 def table_digest(df: pl.DataFrame) -> str:
     """sha256 over every column's name, dtype, null mask and values, in row order."""
     h = hashlib.sha256()
     for name in df.columns:
-        if name in ADDED_COLUMNS or name.startswith(ADDED_PREFIXES):
+        if name in ADDED_COLUMNS:
             continue
         s = df[name]
         h.update(f"{name}:{s.dtype}".encode())
