@@ -93,7 +93,10 @@ def assert_close(ours, ref, scale: float = 0.0, rtol: float = RTOL) -> None:
 def check(name: str, returns: np.ndarray, **kwargs) -> None:
     ours, ref = ours_and_reference(name, returns, **kwargs)
     assert ours.dtype == np.float32
-    assert_close(ours, ref, METRICS[name][2])
+    # compounding powers in float32 (annual return, calmar) lose a few ulps more at large
+    # values: 1 + r raised to 252 / n
+    rtol = 3e-5 if name in ("annual_return", "calmar") else RTOL
+    assert_close(ours, ref, METRICS[name][2], rtol)
 
 
 CASES = [

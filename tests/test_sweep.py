@@ -37,7 +37,7 @@ NEWS = "fundamentals.news_rate"
 STUDY = {
     "description": "test study",
     "overrides": BASE,
-    "grid": {SPREAD: [1.0, 2.0, 3.0], "news": {"key": NEWS, "values": [0.0, 0.05]}},
+    "grid": {SPREAD: [1.0, 2.0, 3.0], "news_level": {"key": NEWS, "values": [0.0, 0.05]}},
     "seeds": 3,
     "chunk_size": 4,
 }
@@ -197,7 +197,7 @@ def test_study_tables_are_hive_partitioned_with_typed_swept_columns(clean_study)
     summary = pl.scan_parquet(out / "summary", hive_partitioning=True).collect()
     assert summary.height == 6 * 3 and summary["scenario"].is_unique().all()
     assert summary.schema["market_maker_half_spread"] == pl.Float64
-    assert summary.schema["news"] == pl.Float64
+    assert summary.schema["news_level"] == pl.Float64
     assert summary.schema["chunk"] == pl.Int64
     assert {"volatility_bp", "spread_bp", "pnl_market_maker"} <= set(summary.columns)
     assert summary.group_by("point").len()["len"].to_list() == [3] * 6
@@ -205,7 +205,7 @@ def test_study_tables_are_hive_partitioned_with_typed_swept_columns(clean_study)
     assert ticks.select(pl.len()).collect().item() == 18 * 2 * TICKS
     assert sorted(p.name for p in (out / "ticks").iterdir()) == [f"chunk={i}" for i in range(5)]
     manifest = yaml.safe_load((out / "study.yaml").read_text())
-    assert list(manifest["swept"]) == ["market_maker_half_spread", "news"]
+    assert list(manifest["swept"]) == ["market_maker_half_spread", "news_level"]
     agents = pl.scan_parquet(out / "agents", hive_partitioning=True).collect()
     net = agents.group_by("scenario").agg(
         (pl.col("cash_end") - pl.col("cash_start") - pl.col("external_cash")).sum().alias("net")
@@ -477,7 +477,10 @@ def test_the_realistic_calibrations_chosen_point_is_the_committed_config(monkeyp
     }
     points = expand_points(load_sweep(path))
     point = next(p for p in points if p.settings == chosen)
-    assert realistic_mismatches({"point": point.index}, path) == []
+    # #13 re-pinned the realistic market's fundamentals after this calibration (quarterly
+    # dividends going ex-dividend, growth and discount rate that keep its drift); the facts
+    # under them are checked by tests/test_realism.py. Every other section is the chosen point.
+    assert realistic_mismatches({"point": point.index}, path) == ["fundamentals"]
     other = next(p for p in points if p.settings != chosen)
     assert realistic_mismatches({"point": other.index}, path) != []
     holdout = load_sweep(REPO / "sweeps" / "calibrate_realistic_flow_holdout.yaml")
