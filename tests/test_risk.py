@@ -249,7 +249,12 @@ _returns = st.lists(
 @settings(max_examples=50, deadline=None)
 @given(r=_returns, alpha=st.sampled_from([0.05, 0.1, 0.3]), rf=st.sampled_from([0.0, 0.01]))
 def test_matches_empyrical_on_random_returns(r, alpha, rf):
+    # a drawdown below float32's resolution of the wealth path (|dd| < 1e-6) leaves calmar
+    # (return / |drawdown|) undetermined in float32: it is not compared there
+    tiny_drawdown = 0 < abs(float(ep.max_drawdown(r.astype(np.float64)))) < 1e-6
     for name in METRICS:
+        if name == "calmar" and tiny_drawdown:
+            continue
         kwargs = {"alpha": alpha} if name in ("var", "cvar") else {}
         if name in ("sortino", "downside_risk"):
             kwargs = {"required_return": rf}
