@@ -72,6 +72,8 @@ STRATEGY_SWEEP = {
 FUNDAMENTAL_SWEEP = {
     "news_rate": [0.0, 0.0, 0.0, 0.0, 0.05, 0.0],
     "dividend_vol": [0.0, 0.0005, 0.0005, 0.0005, 0.0, 0.0],
+    # the reactive agents' scenarios have no payday: an ex-dividend drop would wake them
+    "dividend_period": [100_000, 20, 20, 20, 100_000, 100_000],
 }
 MINE = ("twap", "vwap", "mm", "reactive")
 
