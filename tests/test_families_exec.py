@@ -52,7 +52,6 @@ OVERRIDES = [
     "families.mm.params.inventory_cap=30",
     "families.reactive.n_agents=30",
     "families.reactive.params.aggression=8",
-    "families.reactive.position_spread=0",  # one starting position: the wake tests count orders
     "fundamentals.dividend_period=20",
     "fundamentals.sector_news_rate=0.0",
 ]
