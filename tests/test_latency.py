@@ -151,6 +151,23 @@ def test_zero_delay_profiles_give_the_market_without_latency():
     assert zero["latency"]["late"].sum() == zero["latency"]["dropped"].sum() == 0
 
 
+def test_families_without_a_profile_skip_the_rings_and_count_the_same():
+    """A family without a ``latency`` key acts on the fresh view and reaches the venues at
+    once: the same tables, latency counts included, as the zero profile through the ring,
+    and no ring state for it."""
+    delayed = [*SMALL, "+latency.max_delay=3", "+families.fundamental.latency=colocated"]
+    ringed = [*delayed, "+families.noise.latency={order_delay: 0}"]
+    a, b = simulate(overrides=delayed), simulate(overrides=ringed)
+    static = build(load_config(delayed)).static
+    names = [f.name for f in static.families]
+    assert [static.in_flight(i) for i in range(len(names))] == [n == "fundamental" for n in names]
+    ta, tb = a.tables(), b.tables()
+    for name in ("ticks", "agents", "positions", "latency"):
+        assert ta[name].equals(tb[name]), name
+    noise = ta["latency"].filter(ta["latency"]["family"] == "noise")
+    assert noise["delivered"].sum() > 0 and noise["delay_sum"].sum() == 0
+
+
 BAD = [
     (
         ["+latency.max_delay=4", "+families.noise.latency.order_delay=-1"],

@@ -341,7 +341,7 @@ def build(cfg: Mapping) -> Built:
     from qtgjax.config.venues import build_venues, venue_names
 
     n_venues, routes, venues = build_venues(cfg, families_cfg)
-    max_delay, latency = build_latency(cfg, families_cfg, venue_names(cfg))
+    max_delay, latency, delayed = build_latency(cfg, families_cfg, venue_names(cfg))
     records = build_records(cfg, n_levels, run["ticks"], [b[0] for b in built])
     if n_venues > 1 and records["depth"].levels:
         raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
@@ -359,6 +359,7 @@ def build(cfg: Mapping) -> Built:
         n_venues=n_venues,
         routes=routes if venues is not None else (),
         max_delay=max_delay,
+        delayed=delayed,
         **records,
     )
     bound = book_lots_bound(static, families_cfg)

@@ -58,7 +58,8 @@ def read_profile(value, path: str) -> dict:
 
 
 def build_latency(cfg: Mapping, families_cfg: Mapping, venue_names: list[str]):
-    """(max_delay, LatencyParams or None); raises ConfigError naming the key."""
+    """(max_delay, LatencyParams or None, delayed: per family whether it has a ``latency``
+    key, see ``SimStatic.delayed``); raises ConfigError naming the key."""
     from qtgjax.config.build import ConfigError, check_keys, number
 
     section = cfg.get("latency") or {}
@@ -98,13 +99,18 @@ def build_latency(cfg: Mapping, families_cfg: Mapping, venue_names: list[str]):
                     f"latency.max_delay={max_delay}"
                 )
         table.append(rows)
+    delayed = tuple(fcfg.get("latency") is not None for fcfg in families_cfg.values())
     if max_delay == 0:
-        return 0, None
+        return 0, None, ()
 
     def field(key, dtype):
         return jnp.asarray([[r[key] for r in rows] for rows in table], dtype)
 
     ints = {"order_delay", "jitter", "data_delay", "regime_ticks"}
-    return max_delay, LatencyParams(
-        **{k: field(k, jnp.int32 if k in ints else jnp.float32) for k in PROFILE_KEYS}
+    return (
+        max_delay,
+        LatencyParams(
+            **{k: field(k, jnp.int32 if k in ints else jnp.float32) for k in PROFILE_KEYS}
+        ),
+        delayed,
     )

@@ -20,7 +20,10 @@ venue each tick counts messages
 
 Market data: family ``f`` sees venue ``v`` as it was ``data_delay[f, v]`` ticks ago, and
 the consolidated fields as of its freshest venue (a ring of past views).
-With ``max_delay = 0`` (the default) none of this is compiled in.
+With ``max_delay = 0`` (the default) none of this is compiled in; with it, only the
+families that have a latency profile (``SimStatic.delayed``) carry rings: the others act on
+the fresh view and their messages count as delivered at once with no delay
+(:func:`direct_counts`, the same numbers a zero-delay ring gives).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class InFlight:
 @pytree
 class LatencyState:
     """Attributes:
-    inflight: per family, :class:`InFlight`.
+    inflight: per family, :class:`InFlight` (None for a family without a profile).
     views: the last D + 1 market views (ring by tick mod D + 1).
     """
 
@@ -116,7 +119,10 @@ def init_latency(static, view: MarketView, accounts) -> LatencyState:
     """Empty rings; every past view is the initial one."""
     d = static.max_delay
     views = jax.tree.map(lambda x: jnp.broadcast_to(x, (d + 1, *jnp.shape(x))), view)
-    inflight = tuple(InFlight.empty(d, a.orders.qty.shape) for a in accounts)
+    inflight = tuple(
+        InFlight.empty(d, a.orders.qty.shape) if static.in_flight(i) else None
+        for i, a in enumerate(accounts)
+    )
     return LatencyState(inflight, views)
 
 
@@ -198,9 +204,8 @@ def send_and_deliver(
         applied=jnp.where(fresh, sent, flight.applied),
     )
 
-    def count(mask, values=None):  # [N, S, V * O] -> int32[V]
-        x = mask.astype(jnp.int32) if values is None else jnp.where(mask, values, 0)
-        return x.reshape(*shape[:2], n_venues, n_slots).sum((0, 1, 3))
+    def count(mask, values=None):
+        return venue_count(mask, n_venues, values)
 
     counts = (
         count(fresh),
@@ -209,3 +214,18 @@ def send_and_deliver(
         count(fresh, flight.delay[now]),
     )
     return out, flight, counts
+
+
+def venue_count(mask, n_venues: int, values=None):
+    """bool[N, S, V * O] (or the ``values`` where true) summed per venue: int32[V]."""
+    n, s, vo = mask.shape
+    x = mask.astype(jnp.int32) if values is None else jnp.where(mask, values, 0)
+    return x.reshape(n, s, n_venues, vo // n_venues).sum((0, 1, 3))
+
+
+def direct_counts(intent: OrderIntent, n_venues: int):
+    """(delivered, late, dropped, delay_sum) int32[V] of a family without a profile: every
+    message arrives at once."""
+    delivered = venue_count(intent.replace, n_venues)
+    zero = jnp.zeros_like(delivered)
+    return delivered, zero, zero, zero

@@ -28,6 +28,7 @@ from qtgjax.sim.fundamentals import accrue, dividend_ticks, ex_dividend, step_fu
 from qtgjax.sim.latency import (
     LatencyRecord,
     LatencyState,
+    direct_counts,
     push_view,
     send_and_deliver,
     stale_view,
@@ -105,7 +106,8 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
     for i, spec in enumerate(static.families):
         acct, limits = state.accounts[i], params.accounts[i]
         own = acct.replace(orders=fold_orders(acct.orders, n_venues))
-        if delay:
+        ringed = static.in_flight(i)
+        if ringed:
             lat = jax.tree.map(lambda x, i=i: x[i], params.latency)
             seen = stale_view(views, state.tick, lat.data_delay, delay)
         else:
@@ -114,7 +116,7 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
             spec, params.strategies[i], state.extras[i], own, seen, keys[i]
         )
         intent = route(intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues)
-        if delay:
+        if ringed:
             intent, flight, count = send_and_deliver(
                 state.latency.inflight[i],
                 intent,
@@ -127,6 +129,9 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
             )
             flights.append(flight)
             counts.append(count)
+        elif delay:  # no profile: at the venues at once, nothing in the rings
+            flights.append(None)
+            counts.append(direct_counts(intent, n_venues))
         merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
         merged = limit_total(merged, acct.position, limits.max_position, n_venues)
         orders.append(jax.tree.map(materialise, merged))  # computed once, read by many

@@ -37,6 +37,9 @@ class SimStatic:
             empty means ``fixed`` for every family.
         max_delay: D, the most ticks an order may be in flight (ring size D + 1); 0 = no
             latency, nothing of :mod:`qtgjax.sim.latency` compiled in.
+        delayed: per family, whether it has a latency profile (a ``latency`` key): only
+            those families' orders and views go through the rings; the others act on the
+            fresh view and reach the venues at once, at no cost. Empty means every family.
         fills: the execution reports (``record.fills`` and its filters); off by default,
             and then compiled out.
         agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
@@ -52,10 +55,15 @@ class SimStatic:
     n_venues: int = static_field(default=1)
     routes: tuple[str, ...] = static_field(default=())
     max_delay: int = static_field(default=0)
+    delayed: tuple[bool, ...] = static_field(default=())
 
     def route(self, family: int) -> str:
         """Routing rule of family ``family``."""
         return self.routes[family] if self.routes else "fixed"
+
+    def in_flight(self, family: int) -> bool:
+        """Whether family ``family``'s orders and market data go through the latency rings."""
+        return bool(self.max_delay) and (self.delayed[family] if self.delayed else True)
     fills: FillsSpec = static_field(default=FillsSpec())
     agent_pnl: bool = static_field(default=False)
 
