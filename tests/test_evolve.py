@@ -21,6 +21,7 @@ from qtgjax.config.build import ConfigError
 from qtgjax.evolve import evolve, make_genome
 from qtgjax.evolve.config import SearchSpec, evolve_spec
 from qtgjax.evolve.fitness import objectives, pareto_front, pooled_moments, sharpe_stats
+from qtgjax.evolve.output import agent_file
 from qtgjax.evolve.search import Searcher
 from qtgjax.evolve.setup import Evaluator, prepare
 
@@ -147,6 +148,38 @@ def test_bad_evolve_configs_are_refused_naming_the_key(change, message):
     cfg = small_evolve_config()
     change(cfg)
     with pytest.raises(ConfigError, match=message):
+        prepare(evolve_spec(cfg))
+
+
+def test_latency_profiles_are_a_regime_of_the_scenarios():
+    """``target.latency`` gives the candidates a profile; a ``choice`` regime over profile
+    names draws one per scenario into SimParams (the shapes stay, so one compilation)."""
+    import yaml
+
+    from qtgjax.config.latency import PROFILE_DIR
+
+    cfg = small_evolve_config()
+    cfg["market_overrides"] = [*MARKET, "+latency={max_delay: 24}"]
+    cfg["target"]["latency"] = "colocated"
+    names = ["colocated", "cross_region", "retail"]
+    cfg["scenarios"]["regimes"] = {"families.evolved.latency": {"choice": names}}
+    cfg["scenarios"]["train"]["n"] = 12
+    setup = prepare(evolve_spec(cfg))
+    fam = [f.name for f in setup.built.static.families].index("evolved")
+    drawn = setup.train.regimes["evolved_latency"].to_list()
+    assert len(set(drawn)) >= 2
+    delay = np.asarray(setup.train.params.latency.order_delay)[:, fam, 0]
+    want = [yaml.safe_load((PROFILE_DIR / f"{n}.yaml").read_text())["order_delay"] for n in drawn]
+    assert delay.tolist() == want
+    noise = [f.name for f in setup.built.static.families].index("noise")
+    assert (np.asarray(setup.train.params.latency.order_delay)[:, noise] == 0).all()
+    assert "latency" not in yaml.safe_load(agent_file(setup, {}, "x"))
+
+
+def test_a_latency_profile_without_room_in_the_ring_buffer_is_refused():
+    cfg = small_evolve_config()
+    cfg["target"]["latency"] = "retail"
+    with pytest.raises(ConfigError, match=r"families.evolved.latency.order_delay: .*max_delay=0"):
         prepare(evolve_spec(cfg))
 
 

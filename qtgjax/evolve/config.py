@@ -143,7 +143,7 @@ def evolve_spec(cfg: Mapping) -> EvolveSpec:
     if not isinstance(overrides, list | tuple) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError("market_overrides: expected a list of overrides such as 'ticks=1000'")
     target = _mapping(section(cfg, "target"), "target")
-    check_keys(target, {"family", "name", "n_agents", "account"}, "target")
+    check_keys(target, {"family", "name", "n_agents", "account", "latency"}, "target")
     genome = section(cfg, "genome")
     check_keys(genome, {"params"}, "genome")
     scen = section(cfg, "scenarios")

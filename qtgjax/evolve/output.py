@@ -54,8 +54,11 @@ def rows_frame(set_name: str, rows: dict, candidates, scenarios: int, tick_size:
 
 def agent_file(setup, params: dict, header: str) -> str:
     """YAML of the target family with ``params`` (resolved numbers), usable as
-    ``qtgjax-run +agents@families.NAME=FILE``."""
+    ``qtgjax-run +agents@families.NAME=FILE``. The latency profile is left out: it is a
+    property of the scenarios (a regime the search draws), not of the strategy, and a market
+    without ``latency.max_delay`` refuses one."""
     cfg = json.loads(json.dumps(setup.family_config))
+    cfg.pop("latency", None)
     cfg["params"] = {**(cfg.get("params") or {}), **params}
     lines = "".join(f"# {line}\n" for line in header.splitlines())
     return lines + yaml.safe_dump(cfg, sort_keys=False)

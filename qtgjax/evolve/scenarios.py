@@ -79,7 +79,7 @@ def market_config(
                 f"({sorted(cfg.families)}) nor a file in conf/agents"
             ) from err
     cfg.families[name] = node
-    for key in ("n_agents",):
+    for key in ("n_agents", "latency"):  # latency: a profile name or mapping (conf/latency)
         if target.get(key) is not None:
             cfg.families[name][key] = target[key]
     account = target.get("account") or {}
