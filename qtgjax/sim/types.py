@@ -41,6 +41,9 @@ class SimStatic:
             and then compiled out.
         agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
             built from the initial and final state, it changes nothing in the tick.
+        order_types: sorted codes (:mod:`qtgjax.market.order_types`) of the order types
+            the families place (their ``order_types`` config keys); empty when they place
+            limit orders only, and then none of :mod:`qtgjax.sim.order_flow` is compiled.
     """
 
     n_symbols: int = static_field()
@@ -58,6 +61,7 @@ class SimStatic:
         return self.routes[family] if self.routes else "fixed"
     fills: FillsSpec = static_field(default=FillsSpec())
     agent_pnl: bool = static_field(default=False)
+    order_types: tuple[int, ...] = static_field(default=())
 
 
 @pytree
