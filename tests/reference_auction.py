@@ -157,3 +157,141 @@ def clear_batch_auction(level, qty, is_buy, age=None, ref_level=None, *, n_level
         return RefResult(-1, 0, [0] * len(level))
     filled = allocate(level, qty, is_buy, age, n_levels, volume, volume)
     return RefResult(clear_at, volume, filled)
+
+
+# --------------------------------------------------------------------------- order types
+# The rules of qtgjax/market/order_types.py and qtgjax/sim/order_flow.py, on one book in
+# levels (level = price - (anchor - n_levels // 2)), literally, with the plain auction above.
+
+LIMIT, MARKET, IOC, FOK, POST_ONLY, STOP, STOP_LIMIT, PEG_MID, PEG_BEST, ICEBERG = range(10)
+STOP_FIRED, STOP_LIMIT_FIRED = 10, 11
+FOK_PASSES = 2
+
+
+@dataclass(frozen=True)
+class TypedResult:
+    level: int  # clearing level of the last pass, -1 when nothing traded
+    volume: int
+    filled: list[int]
+    rest: list[int]  # lots resting after the auction (0: filled, cancelled or dropped)
+    shown: list[int]  # icebergs' shown lots after the auction (0 for other types)
+    types: list[int]  # types after the stop triggers
+    ages: list[int]  # ages in the auction (a triggered stop: 0)
+    levels: list[int]  # limit levels in the auction (pegs re-priced, markets at the edges)
+    shown_buy: list[int]  # market data: lots per level shown after the auction
+    shown_sell: list[int]
+
+
+def _is_buy_level_on_grid(lvl: int, buy: bool, n_levels: int) -> bool:
+    return lvl >= 0 if buy else lvl < n_levels
+
+
+def _clip(lvl: int, n_levels: int) -> int:
+    return min(max(lvl, 0), n_levels - 1)
+
+
+def clear_typed_book(book: dict) -> TypedResult:
+    """One typed book: keys level, qty, is_buy, age (capped at n_ages - 1 by the caller),
+    order_type, stop (level), peg_offset, display, shown (lists); last, bid, ask (levels,
+    None for an empty side), n_levels, n_ages (the auction caps ages at n_ages - 1)."""
+    k = book["n_levels"]
+    n = len(book["qty"])
+    buy = [bool(b) for b in book["is_buy"]]
+    qty = _as_ints(book["qty"])
+    types, ages, levels = [], [], []
+    last, bid, ask = book["last"], book["bid"], book["ask"]
+    for i in range(n):
+        t, age, lvl = book["order_type"][i], book["age"][i], book["level"][i]
+        if t in (STOP, STOP_LIMIT) and qty[i] > 0:
+            hit = last >= book["stop"][i] if buy[i] else last <= book["stop"][i]
+            if hit:
+                t, age = (STOP_FIRED if t == STOP else STOP_LIMIT_FIRED), 0
+        if t in (PEG_MID, PEG_BEST):
+            if t == PEG_MID:
+                if bid is not None and ask is not None:
+                    ref = (bid + ask) // 2 if buy[i] else -((-(bid + ask)) // 2)
+                else:
+                    ref = last
+            else:
+                side = bid if buy[i] else ask
+                ref = last if side is None else side
+            off = book["peg_offset"][i]
+            lvl = ref - off if buy[i] else ref + off
+        if t in (MARKET, STOP_FIRED):
+            lvl = k - 1 if buy[i] else 0
+        types.append(t)
+        ages.append(age)
+        levels.append(lvl)
+    waiting = [
+        t in (STOP, STOP_LIMIT) or (t == POST_ONLY and a == 0)
+        for t, a in zip(types, ages, strict=True)
+    ]
+    offered = [0 if w else q for w, q in zip(waiting, qty, strict=True)]
+    on = [_is_buy_level_on_grid(lv, b, k) for lv, b in zip(levels, buy, strict=True)]
+    grid_levels = [_clip(lv, k) for lv in levels]
+    ref_level = last
+
+    capped = [min(a, book["n_ages"] - 1) for a in ages]
+
+    def auction(lots):
+        on_lots = [q if o else 0 for q, o in zip(lots, on, strict=True)]
+        return clear_batch_auction(grid_levels, on_lots, buy, capped, ref_level, n_levels=k)
+
+    fok = [types[i] == FOK and offered[i] > 0 for i in range(n)]
+    alive = list(fok)
+
+    def lots_of(alive_now):
+        return [0 if (fok[i] and not alive_now[i]) else offered[i] for i in range(n)]
+
+    result = auction(lots_of(alive))
+    if any(fok):
+        for _ in range(FOK_PASSES):
+            alive = [alive[i] and result.filled[i] == offered[i] for i in range(n)]
+            result = auction(lots_of(alive))
+        if any(alive[i] and result.filled[i] < offered[i] for i in range(n)):
+            alive = [False] * n
+        result = auction(lots_of(alive))
+    filled = result.filled
+    # residual of the auction's book (true lots)
+    res_buy, res_sell = [0] * k, [0] * k
+    for i in range(n):
+        left = (offered[i] if on[i] else 0) - filled[i]
+        if (fok[i] and not alive[i]) or types[i] in (MARKET, IOC, FOK, STOP_FIRED):
+            left = 0  # the rests of market / IOC / FOK orders are cancelled
+        if left > 0:
+            (res_buy if buy[i] else res_sell)[grid_levels[i]] += left
+    traded = result.volume > 0
+    asks = [lv for lv in range(k) if res_sell[lv] > 0]
+    bids = [lv for lv in range(k) if res_buy[lv] > 0]
+    fresh = [types[i] == POST_ONLY and ages[i] == 0 and qty[i] > 0 for i in range(n)]
+    po_sells = [levels[i] for i in range(n) if fresh[i] and not buy[i]]
+    po_buys = [levels[i] for i in range(n) if fresh[i] and buy[i]]
+    rest, shown = [], []
+    shown_buy, shown_sell = [0] * k, [0] * k
+    for i in range(n):
+        f = filled[i]
+        off = (offered[i] > 0 or fresh[i]) and not on[i]
+        cross = False
+        if fresh[i] and not off:
+            if buy[i]:
+                bounds = asks + po_sells + ([result.level] if traded else [])
+                cross = any(levels[i] >= b for b in bounds)
+            else:
+                bounds = bids + po_buys + ([result.level] if traded else [])
+                cross = any(levels[i] <= b for b in bounds)
+        left = 0 if off or cross or types[i] in (MARKET, IOC, FOK, STOP_FIRED) else qty[i] - f
+        rest.append(left)
+        now = 0
+        if types[i] == ICEBERG:
+            now = min(book["shown"][i] - f, left)
+            if now <= 0 and left > 0:
+                now = min(book["display"][i], left)
+            now = max(now, 0)
+        shown.append(now)
+        # market data: what rests, an iceberg only with its shown lots, no waiting stop
+        if types[i] not in (STOP, STOP_LIMIT):
+            side = shown_buy if buy[i] else shown_sell
+            side[grid_levels[i]] += now if types[i] == ICEBERG else left
+    return TypedResult(
+        result.level, result.volume, filled, rest, shown, types, ages, levels, shown_buy, shown_sell
+    )

@@ -23,6 +23,11 @@ class FamilySpec:
         n_agents: N, number of agents.
         n_symbols: S, number of symbols.
         n_levels: K, grid levels per book.
+        order_types: codes (:mod:`qtgjax.market.order_types`) of the order types the
+            family places (config key ``order_types``); empty: limit orders only.
+        display: lots an iceberg order of the family shows (config key ``display``).
+        peg_offset: ticks a pegged order of the family keeps from its reference (config
+            key ``peg_offset``; positive: away from the other side).
     """
 
     name: str = static_field()
@@ -30,6 +35,9 @@ class FamilySpec:
     n_agents: int = static_field()
     n_symbols: int = static_field()
     n_levels: int = static_field()
+    order_types: tuple[int, ...] = static_field(default=())
+    display: int = static_field(default=0)
+    peg_offset: int = static_field(default=0)
 
 
 @pytree
@@ -128,6 +136,9 @@ class Family(abc.ABC):
     # market infrastructure (the liquidity pool, the fee account), not a trading strategy:
     # league tables list it apart from the trading families
     infrastructure: ClassVar[bool] = False
+    # order types (qtgjax.market.order_types.NAMES) the family can place: its config's
+    # order_types key may name only these
+    supported_order_types: ClassVar[tuple[str, ...]] = ("limit",)
     default_config: ClassVar[dict | None] = None
 
     def __init_subclass__(cls, **kwargs):

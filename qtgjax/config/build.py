@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from qtgjax.agents.registry import get_family, known_kinds
 from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.config.checks import ConfigError, check_keys, number
+from qtgjax.config.order_types import ORDER_KEYS, check_market, market_order_types, read_order_types
 from qtgjax.config.records import build_records
 from qtgjax.market.auction import MAX_BOOK_LOTS
 from qtgjax.market.money import MAX_PRICE_TICKS
@@ -233,7 +234,7 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
         known = known_kinds(include_external=True)
         raise ConfigError(f"{path}.kind: unknown family kind {kind!r}; known: {known}")
     family = get_family(kind)
-    extra = ("kind", "params", SPREAD, *FAMILY_VENUE_KEYS)
+    extra = ("kind", "params", SPREAD, *FAMILY_VENUE_KEYS, *ORDER_KEYS)
     account = read_schema(cfg, ACCOUNT_SCHEMA, path, extra_keys=extra)
     account[SPREAD] = number({SPREAD: cfg.get(SPREAD, 0)}, SPREAD, (0, 2**30), path)
     if abs(account["position"]) + account[SPREAD] > account["max_position"]:
@@ -248,7 +249,8 @@ def build_family(name: str, cfg: Mapping, n_symbols: int, n_levels: int):
     strategy_cfg = named_choices(family, dict(params), f"{path}.params")
     arrays = family.array_params(strategy_cfg, f"{path}.params")
     strategy = read_schema(strategy_cfg, family.config_schema, f"{path}.params")
-    spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels)
+    types = read_order_types(family, cfg, path, n_levels)
+    spec = FamilySpec(name, kind, account["n_agents"], n_symbols, n_levels, **types)
     check_family_fits(family, spec, strategy, account, path)
     account_params = AccountParams(
         cash=jnp.int32(account["cash"]),
@@ -343,6 +345,8 @@ def build(cfg: Mapping) -> Built:
     n_venues, routes, venues = build_venues(cfg, families_cfg)
     max_delay, latency, delayed = build_latency(cfg, families_cfg, venue_names(cfg))
     records = build_records(cfg, n_levels, run["ticks"], [b[0] for b in built])
+    order_types = market_order_types([b[0] for b in built])
+    check_market(order_types, n_venues, max_delay, families_cfg)
     if n_venues > 1 and records["depth"].levels:
         raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
     if venues is not None and records["fills"].on:
@@ -360,6 +364,7 @@ def build(cfg: Mapping) -> Built:
         routes=routes if venues is not None else (),
         max_delay=max_delay,
         delayed=delayed,
+        order_types=order_types,
         **records,
     )
     bound = book_lots_bound(static, families_cfg)

@@ -24,18 +24,32 @@ class Orders:
         qty: int32[N, S, O] lots, >= 0 (0 = no order).
         is_buy: bool[N, S, O] side.
         age: int32[N, S, O] ticks the order has rested in the book (0 = new this tick).
+        order_type: int32[N, S, O] order type code (:mod:`qtgjax.market.order_types`);
+            None in a market of limit orders only (``SimStatic.order_types`` empty), and
+            then the four fields below are None too.
+        stop_price: int32[N, S, O] ticks, the trigger of a stop / stop-limit order.
+        peg_offset: int32[N, S, O] ticks, a pegged order's distance from its reference.
+        display: int32[N, S, O] lots an iceberg shows at most.
+        shown: int32[N, S, O] lots of an iceberg shown now (in the auction and the book).
     """
 
     price: jnp.ndarray
     qty: jnp.ndarray
     is_buy: jnp.ndarray
     age: jnp.ndarray
+    order_type: Any = None
+    stop_price: Any = None
+    peg_offset: Any = None
+    display: Any = None
+    shown: Any = None
 
     @staticmethod
-    def empty(n_agents: int, n_symbols: int, n_slots: int) -> Orders:
+    def empty(n_agents: int, n_symbols: int, n_slots: int, typed: bool = False) -> Orders:
+        """No orders; ``typed`` adds the order-type fields (all zero: limit orders)."""
         shape = (n_agents, n_symbols, n_slots)
         zeros = jnp.zeros(shape, jnp.int32)
-        return Orders(zeros, zeros, jnp.zeros(shape, bool), zeros)
+        extra = (zeros,) * 5 if typed else ()
+        return Orders(zeros, zeros, jnp.zeros(shape, bool), zeros, *extra)
 
 
 @pytree
@@ -50,12 +64,21 @@ class OrderIntent:
         qty: int32[N, S, O] lots >= 0.
         is_buy: bool[N, S, O].
         replace: bool[N, S, O].
+        order_type: int32[N, S, O] order type codes of the new orders
+            (:mod:`qtgjax.market.order_types`); None: limit orders.
+        stop_price: int32[N, S, O] ticks, stop triggers (None: 0).
+        peg_offset: int32[N, S, O] ticks, peg offsets (None: 0).
+        display: int32[N, S, O] lots an iceberg shows (None: 0).
     """
 
     price: jnp.ndarray
     qty: jnp.ndarray
     is_buy: jnp.ndarray
     replace: jnp.ndarray
+    order_type: Any = None
+    stop_price: Any = None
+    peg_offset: Any = None
+    display: Any = None
 
 
 @pytree

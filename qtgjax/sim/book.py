@@ -25,11 +25,34 @@ def merge_intent(resting: Orders, intent: OrderIntent, position, max_position) -
     is_buy = jnp.where(replace, intent.is_buy, resting.is_buy)
     qty = jnp.where(replace, intent.qty, resting.qty)
     qty = limit_to_position(qty, is_buy, position[..., None], max_position)
-    return Orders(
+    merged = Orders(
         price=jnp.where(replace, clip_price(intent.price), resting.price),
         qty=qty,
         is_buy=is_buy,
         age=jnp.where(replace, 0, resting.age + 1),
+    )
+    if resting.order_type is None:  # a market of limit orders: nothing more compiled
+        return merged
+    return merge_types(merged, resting, intent)
+
+
+def merge_types(merged: Orders, resting: Orders, intent: OrderIntent) -> Orders:
+    """The order-type fields of this tick's orders: the intent's where a slot is replaced
+    (limit orders where the family sets none), the resting order's elsewhere; a new
+    iceberg shows ``min(display, qty)`` lots (and no order shows more than its lots)."""
+    replace = intent.replace
+
+    def pick(new, old):
+        new = jnp.zeros_like(old) if new is None else jnp.broadcast_to(new, old.shape)
+        return jnp.where(replace, new.astype(old.dtype), old)
+
+    display = pick(intent.display, resting.display)
+    return merged.replace(
+        order_type=pick(intent.order_type, resting.order_type),
+        stop_price=pick(intent.stop_price, resting.stop_price),
+        peg_offset=pick(intent.peg_offset, resting.peg_offset),
+        display=display,
+        shown=jnp.minimum(jnp.where(replace, display, resting.shown), merged.qty),
     )
 
 
@@ -94,12 +117,19 @@ class GridOrders(NamedTuple):
     dropped: jnp.ndarray
 
 
+def grid_level(price, is_buy, anchor, n_levels: int):
+    """(int32 level clipped to [0, K), bool on the grid) of orders [N, S, O] (anchor: [S]);
+    buys above / sells below the grid are on it, at its edge (see :func:`grid_levels`)."""
+    level = price - (anchor - n_levels // 2)[None, :, None]
+    inside = jnp.where(is_buy, level >= 0, level < n_levels)
+    return jnp.clip(level, 0, n_levels - 1), inside
+
+
 def on_grid(orders: Orders, anchor, n_levels: int, n_ages: int) -> GridOrders:
     """A family's orders [N, S, O] placed on the grids of their symbols (anchor: [S])."""
-    level = orders.price - (anchor - n_levels // 2)[None, :, None]
-    inside = jnp.where(orders.is_buy, level >= 0, level < n_levels)
+    level, inside = grid_level(orders.price, orders.is_buy, anchor, n_levels)
     return GridOrders(
-        level=jnp.clip(level, 0, n_levels - 1),
+        level=level,
         qty=jnp.where(inside, orders.qty, 0),
         is_buy=orders.is_buy,
         age=jnp.minimum(orders.age, n_ages - 1),

@@ -79,8 +79,13 @@ def ex_dividend(state, params):
         )
 
     def lower(orders):
+        live = orders.qty > 0
         moved = jnp.maximum(orders.price - drop[None, :, None], 1)
-        return orders.replace(price=jnp.where(orders.qty > 0, moved, orders.price))
+        orders = orders.replace(price=jnp.where(live, moved, orders.price))
+        if orders.stop_price is None:
+            return orders
+        stop = jnp.maximum(orders.stop_price - drop[None, :, None], 1)  # stops' triggers too
+        return orders.replace(stop_price=jnp.where(live, stop, orders.stop_price))
 
     accounts = tuple(a.replace(orders=lower(a.orders)) for a in state.accounts)
     return state.replace(market=market, accounts=accounts)

@@ -22,14 +22,14 @@ from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRe
 from qtgjax.sim.venues import VenueMarket
 
 
-def init_accounts(spec, params, n_slots: int) -> Accounts:
+def init_accounts(spec, params, n_slots: int, typed: bool = False) -> Accounts:
     n, s = spec.n_agents, spec.n_symbols
     cash = money.from_int(jnp.full((n,), params.cash, jnp.int32))
     return Accounts(
         cash=cash,
         position=jnp.broadcast_to(endowments(n, params)[:, None], (n, s)),
         external=money.zeros((n,)),
-        orders=Orders.empty(n, s, n_slots),
+        orders=Orders.empty(n, s, n_slots, typed),
     )
 
 
@@ -69,7 +69,8 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
     for i, spec in enumerate(static.families):
         family = get_family(spec.kind)
         slots = family.n_slots(spec) * static.n_venues  # slot v * O + o: slot o on venue v
-        accounts.append(init_accounts(spec, params.accounts[i], slots))
+        typed = bool(static.order_types)
+        accounts.append(init_accounts(spec, params.accounts[i], slots, typed))
         extras.append(family.init_extra(spec, params.strategies[i], keys[i]))
     fundamentals = init_fundamentals(price, params.fundamentals)
     state = SimState(jnp.int32(0), market, fundamentals, tuple(accounts), tuple(extras))

@@ -23,7 +23,7 @@ from qtgjax.market.auction import (
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import MarketView, Orders
 from qtgjax.ml.features import feature_inputs, update_features
-from qtgjax.sim import book
+from qtgjax.sim import book, order_flow
 from qtgjax.sim.fundamentals import accrue, dividend_ticks, ex_dividend, step_fundamentals
 from qtgjax.sim.latency import (
     LatencyRecord,
@@ -208,6 +208,24 @@ def clear_book(
     residual = LevelTotals(totals.buy - allot.buy, totals.sell - allot.sell)
     kept = tuple(jnp.where(g.dropped, 0, o.qty) for g, o in zip(grid, orders, strict=True))
     return Cleared(fills, price, volume, residual, kept, dropped)
+
+
+def clear_typed_tick(static: SimStatic, market: MarketState, orders, anchor):
+    """The auction of a market with order types (one venue): (Cleared with the residual
+    as market data shows it, this tick's activated orders, :class:`AfterAuction`)."""
+    active = [
+        order_flow.activate(o, market.last_price, market.best_bid, market.best_ask)
+        for o in orders
+    ]
+    orders, offered = tuple(a[0] for a in active), tuple(a[1] for a in active)
+    cleared, last_pass = order_flow.clear_typed(
+        orders, offered, anchor, market.last_price, static, clear_book
+    )
+    after = order_flow.after_auction(
+        orders, last_pass, cleared.fills, cleared.residual, cleared.price, cleared.volume,
+        anchor, static,
+    )
+    return cleared._replace(residual=after.residual), orders, after
 
 
 def _per_symbol(x):
@@ -451,17 +469,22 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     n_venues = static.n_venues
     view = observe(state, params)
     orders, extras, latency, limited = act_detail(static, params, state, view, k_act)
-    books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
     vm = state.market.venues
     anchor = vm.anchor.reshape(-1)
-    by_book = static.replace(n_symbols=n_venues * static.n_symbols)
-    clears = None
-    if params.venues is not None:
-        clears = clears_now(state.tick, params.venues, static.n_symbols)
-    cleared = clear_book(books, anchor, vm.last_price.reshape(-1), by_book, clears)
-    fills = tuple(slot_major(f, n_venues) for f in cleared.fills)
-    kept = tuple(slot_major(q, n_venues) for q in cleared.kept)
-    off_grid = tuple(jnp.where(k == 0, o.qty, 0) for o, k in zip(orders, kept, strict=True))
+    if static.order_types:  # typed orders (one venue): qtgjax.sim.order_flow
+        cleared, orders, after = clear_typed_tick(static, state.market, orders, anchor)
+        books, fills, kept = orders, cleared.fills, after.kept
+        off_grid = tuple(jnp.where(d, o.qty, 0) for o, d in zip(orders, after.dropped, strict=True))
+    else:
+        books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
+        by_book = static.replace(n_symbols=n_venues * static.n_symbols)
+        clears = None
+        if params.venues is not None:
+            clears = clears_now(state.tick, params.venues, static.n_symbols)
+        cleared = clear_book(books, anchor, vm.last_price.reshape(-1), by_book, clears)
+        fills = tuple(slot_major(f, n_venues) for f in cleared.fills)
+        kept = tuple(slot_major(q, n_venues) for q in cleared.kept)
+        off_grid = tuple(jnp.where(k == 0, o.qty, 0) for o, k in zip(orders, kept, strict=True))
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
     fundamentals = accrue(fundamentals, params.fundamentals, state.tick + 1)
     orders = tuple(o.replace(qty=q) for o, q in zip(orders, kept, strict=True))
@@ -478,6 +501,11 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     accounts, flows = settle_all(
         static, params, state, orders, fills, cleared.price, fundamentals, mark
     )
+    if static.order_types:  # icebergs' shown lots and refills' lost time priority
+        accounts = tuple(
+            a.replace(orders=order_flow.settled(a.orders, after, i))
+            for i, a in enumerate(accounts)
+        )
     lat_state, lat_record = (None, None) if latency is None else latency
     new_state = SimState(state.tick + 1, market, fundamentals, accounts, extras, lat_state)
     flow = taker_flow(books, cleared.fills)

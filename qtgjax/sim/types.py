@@ -44,6 +44,9 @@ class SimStatic:
             and then compiled out.
         agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
             built from the initial and final state, it changes nothing in the tick.
+        order_types: sorted codes (:mod:`qtgjax.market.order_types`) of the order types
+            the families place (their ``order_types`` config keys); empty when they place
+            limit orders only, and then none of :mod:`qtgjax.sim.order_flow` is compiled.
     """
 
     n_symbols: int = static_field()
@@ -56,6 +59,9 @@ class SimStatic:
     routes: tuple[str, ...] = static_field(default=())
     max_delay: int = static_field(default=0)
     delayed: tuple[bool, ...] = static_field(default=())
+    fills: FillsSpec = static_field(default=FillsSpec())
+    agent_pnl: bool = static_field(default=False)
+    order_types: tuple[int, ...] = static_field(default=())
 
     def route(self, family: int) -> str:
         """Routing rule of family ``family``."""
@@ -64,8 +70,6 @@ class SimStatic:
     def in_flight(self, family: int) -> bool:
         """Whether family ``family``'s orders and market data go through the latency rings."""
         return bool(self.max_delay) and (self.delayed[family] if self.delayed else True)
-    fills: FillsSpec = static_field(default=FillsSpec())
-    agent_pnl: bool = static_field(default=False)
 
 
 @pytree

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax
 import jax.numpy as jnp
 
 from qtgjax.agents.common import (
@@ -13,6 +16,7 @@ from qtgjax.agents.common import (
 )
 from qtgjax.agents.registry import register
 from qtgjax.agents.types import Family, param
+from qtgjax.market import order_types as ot
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -42,11 +46,13 @@ class NoiseTrader(Family):
     """Each tick, with probability ``p_active``, cancel and place one random limit order.
 
     One uint32 of random bits per (agent, symbol) gives everything: 16 bits for activity,
-    1 for the side, 7 for the price offset and 8 for the size.
+    1 for the side, 7 for the price offset and 8 for the size. With ``order_types`` a
+    list, each new order's type is drawn from it (:func:`typed_intent`).
     """
 
     kind = "noise"
     Params = NoiseParams
+    supported_order_types = ot.NAMES  # every type, drawn per order from order_types
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))
@@ -65,4 +71,30 @@ class NoiseTrader(Family):
         intent = OrderIntent(
             price[..., None], qty[..., None], is_buy[..., None], replace[..., None]
         )
+        if spec.order_types:  # a market with order types: draw one per new order
+            intent = typed_intent(spec, intent, ref, params, jax.random.fold_in(key, 1))
         return intent, extra
+
+
+def typed_intent(spec, intent: OrderIntent, ref, params, key) -> OrderIntent:
+    """``intent`` with an order type per new order drawn uniformly from the family's
+    ``order_types``: stops trigger 1..4 ticks through ``ref`` (the rounded mid; a stop-limit's
+    limit ``aggression`` ticks beyond its trigger), pegs keep ``spec.peg_offset``, icebergs
+    show ``spec.display`` lots."""
+    shape = intent.qty.shape
+    bits = random_bits(key, shape)
+    codes = jnp.asarray(spec.order_types, jnp.int32)
+    order_type = codes[bit_field(bits, 0, 16) % len(spec.order_types)]
+    buy = intent.is_buy
+    gap = scaled_field(bits, 16, 2, 1, 4)
+    stop = clip_price(jnp.where(buy, ref[..., None] + gap, ref[..., None] - gap))
+    limit = clip_price(jnp.where(buy, stop + params.aggression, stop - params.aggression))
+    price = jnp.where(order_type == ot.STOP_LIMIT, limit, intent.price)
+    return dataclasses.replace(  # OrderIntent.replace is its replace mask
+        intent,
+        price=price,
+        order_type=order_type,
+        stop_price=stop,
+        peg_offset=jnp.full(shape, spec.peg_offset, jnp.int32),
+        display=jnp.full(shape, spec.display, jnp.int32),
+    )

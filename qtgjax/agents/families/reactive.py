@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from qtgjax.agents.common import bit_field, clip_price, random_bits, scaled_field
 from qtgjax.agents.registry import register
 from qtgjax.agents.types import Family, param
+from qtgjax.market import order_types as ot
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -105,6 +106,10 @@ class ReactiveTrader(Family):
 
     kind = "reactive"
     Params = ReactiveParams
+    supported_order_types = ("limit", "stop", "stop_limit")
+
+    def n_slots(self, spec):
+        return 2 if spec.order_types else 1  # real stops: one per trigger of the band
 
     def grid_reach(self, params):
         return float(params.get("aggression", 0))
@@ -123,6 +128,8 @@ class ReactiveTrader(Family):
         )
 
     def act(self, spec, params, extra, accounts, view, key):
+        if spec.order_types:
+            return act_with_stops(spec, params, extra, accounts, view, key)
         bits = random_bits(key, (spec.n_agents, spec.n_symbols))
         last = view.last_price.astype(jnp.float32)  # (S,)
         state = arm(extra, extra.up <= 0.0, last, bits, params)
@@ -143,3 +150,57 @@ class ReactiveTrader(Family):
             price[..., None], qty[..., None], is_buy[..., None], replace[..., None]
         )
         return intent, state
+
+
+def act_with_stops(spec, params, extra, accounts, view, key):
+    """The price triggers as real resting orders (``order_types: stop`` or ``stop_limit``).
+
+    Per (agent, symbol), slot 0 holds the up trigger's order and slot 1 the down
+    trigger's: a chaser's stop buy at ``ceil(up)`` and stop sell at ``floor(down)`` (a
+    stop-limit's limit ``aggression`` ticks beyond its trigger), a fader's take-profit
+    limit sell at ``ceil(up)`` and limit buy at ``floor(down)``; the exchange triggers and
+    fills them (:mod:`qtgjax.market.order_types`). When either slot is empty (filled,
+    cancelled, or never placed) both are placed again around the last price (one cancels
+    the other); news still wakes the agent to a marketable limit in slot 0 (slot 1 empty).
+    A live order older than ``ttl`` that is no longer a waiting stop is cancelled.
+    ``wakes`` counts the re-armings after the first.
+    """
+    bits = random_bits(key, (spec.n_agents, spec.n_symbols))
+    last = view.last_price.astype(jnp.float32)
+    resting = accounts.orders
+    empty = (resting.qty == 0).any(-1)  # (N, S)
+    first = extra.up <= 0.0
+    news = news_hits(extra, view)
+    rearm = (empty | first) & ~news
+    state = arm(extra, rearm, last, bits, params)
+    qty = scaled_field(bits, 16, 8, 1, params.max_qty)
+    up = jnp.ceil(state.up).astype(jnp.int32)
+    down = jnp.floor(state.down).astype(jnp.int32)
+    fades = state.fades[:, None]
+    stop_type = ot.STOP_LIMIT if ot.STOP_LIMIT in spec.order_types else ot.STOP
+    kind = jnp.where(fades, ot.LIMIT, stop_type)
+    buy_up = ~fades  # a chaser buys the up-cross, a fader sells it
+    # a stop-limit's limit lies aggression ticks beyond its trigger; a fader's at it
+    up_price = jnp.where(fades, up, up + params.aggression)
+    down_price = jnp.where(fades, down, down - params.aggression)
+    ref = view.last_price[None, :]
+    news_buy = view.news[None, :] > 0.0
+    news_price = jnp.where(news_buy, ref + params.aggression, ref - params.aggression)
+    is_buy = jnp.stack([jnp.where(news, news_buy, buy_up), ~buy_up & ~news], -1)
+    price = jnp.stack([jnp.where(news, news_price, up_price), down_price], -1)
+    lots = jnp.stack([qty, jnp.where(news, 0, qty)], -1)
+    order_type = jnp.stack([jnp.where(news, ot.LIMIT, kind), kind], -1)
+    waiting = ot.is_any(resting.order_type, (ot.STOP, ot.STOP_LIMIT))
+    expired = (resting.qty > 0) & (resting.age >= params.ttl) & ~waiting
+    replace = (rearm | news)[..., None] | expired
+    lots = jnp.where((rearm | news)[..., None], lots, 0)
+    state = state.replace(wakes=state.wakes + (rearm & ~first).sum(-1, dtype=jnp.int32))
+    intent = OrderIntent(
+        clip_price(price),
+        lots.astype(jnp.int32),
+        is_buy,
+        replace,
+        order_type=order_type.astype(jnp.int32),
+        stop_price=jnp.stack([up, down], -1),
+    )
+    return intent, state

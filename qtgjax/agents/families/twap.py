@@ -6,12 +6,15 @@ The parent-order bookkeeping here (:class:`ExecState`, :func:`init_exec`,
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
 from qtgjax.agents.common import clip_price
 from qtgjax.agents.registry import register
 from qtgjax.agents.types import Family, param
+from qtgjax.config.checks import ConfigError
 from qtgjax.market.types import OrderIntent
 from qtgjax.tree import pytree
 
@@ -83,16 +86,40 @@ def ticks_left(state: ExecState, tick, horizon) -> jnp.ndarray:
     return jnp.clip(state.start + horizon - tick, 0, horizon)
 
 
-def marketable(state: ExecState, qty, last_price, aggression, n_symbols: int) -> OrderIntent:
+EXEC_ORDER_TYPES = ("limit", "ioc", "market", "fok")  # what the executors can place
+
+
+def exec_order_type(spec) -> int | None:
+    """The one order type code of an executor's child orders (None: limit, the default)."""
+    return spec.order_types[0] if spec.order_types else None
+
+
+def check_exec_types(spec) -> None:
+    """An executor places one order type: refuse a list of several, naming the key."""
+    if len(spec.order_types) > 1:
+        raise ConfigError(
+            f"families.{spec.name}.order_types: an executor places one order type "
+            f"(one of {list(EXEC_ORDER_TYPES)}), got codes {list(spec.order_types)}"
+        )
+
+
+def marketable(
+    state: ExecState, qty, last_price, aggression, n_symbols: int, order_type=None
+) -> OrderIntent:
     """One replaced slot per (agent, symbol): ``qty`` [N] lots on the agent's symbol at
-    ``aggression`` ticks through the last price, nothing (cancel) elsewhere."""
+    ``aggression`` ticks through the last price, nothing (cancel) elsewhere; ``order_type``
+    (a code, None: limit) makes the child orders IOC, market or FOK orders."""
     own = state.symbol[:, None] == jnp.arange(n_symbols)  # (N, S)
     is_buy = jnp.broadcast_to((state.side > 0)[:, None], own.shape)
     last = last_price[None, :]
     price = clip_price(jnp.where(is_buy, last + aggression, last - aggression))
     lots = jnp.where(own, qty[:, None], 0).astype(jnp.int32)
     replace = jnp.ones(own.shape + (1,), bool)
-    return OrderIntent(price[..., None], lots[..., None], is_buy[..., None], replace)
+    intent = OrderIntent(price[..., None], lots[..., None], is_buy[..., None], replace)
+    if order_type is None:
+        return intent
+    order_types = jnp.full(replace.shape, order_type, jnp.int32)
+    return dataclasses.replace(intent, order_type=order_types)  # .replace is the mask
 
 
 def twap_goal(tick, start, horizon, target) -> jnp.ndarray:
@@ -106,10 +133,15 @@ class TwapExecutor(Family):
     """Each tick, buy (sell) the shortfall against the linear TWAP schedule with a
     marketable limit ``aggression`` ticks through the last price; no orders before the
     start tick or once the horizon has passed (the last tick's unfilled rest is cancelled).
+    ``order_types: ioc`` (or ``market``, ``fok``) sends the child orders as that type.
     """
 
     kind = "twap"
     Params = TwapParams
+    supported_order_types = EXEC_ORDER_TYPES
+
+    def validate(self, spec, params):
+        check_exec_types(spec)
 
     def max_order_lots(self, params):
         return int(params.get("target", 1))
@@ -125,5 +157,7 @@ class TwapExecutor(Family):
         goal = twap_goal(view.tick, state.start, params.horizon, params.target)
         live = ticks_left(state, view.tick, params.horizon) > 0
         qty = jnp.where(live, jnp.maximum(goal - executed, 0), 0)
-        intent = marketable(state, qty, view.last_price, params.aggression, spec.n_symbols)
+        intent = marketable(
+            state, qty, view.last_price, params.aggression, spec.n_symbols, exec_order_type(spec)
+        )
         return intent, state

@@ -6,8 +6,11 @@ import jax.numpy as jnp
 
 from qtgjax.agents.common import bit_field, random_bits
 from qtgjax.agents.families.twap import (
+    EXEC_ORDER_TYPES,
     ExecState,
     TwapParams,
+    check_exec_types,
+    exec_order_type,
     init_exec,
     marketable,
     ticks_left,
@@ -86,6 +89,10 @@ class VwapExecutor(Family):
 
     kind = "vwap"
     Params = VwapParams
+    supported_order_types = EXEC_ORDER_TYPES
+
+    def validate(self, spec, params):
+        check_exec_types(spec)
 
     def max_order_lots(self, params):
         return int(params.get("target", 1))
@@ -108,5 +115,7 @@ class VwapExecutor(Family):
         left = jnp.where(view.tick >= order.start, ticks_left(order, view.tick, params.horizon), 0)
         bits = random_bits(key, (spec.n_agents,))
         qty = vwap_child(remaining, volume, expected, left, bits)
-        intent = marketable(order, qty, view.last_price, params.aggression, spec.n_symbols)
+        intent = marketable(
+            order, qty, view.last_price, params.aggression, spec.n_symbols, exec_order_type(spec)
+        )
         return intent, state
