@@ -148,6 +148,11 @@ def test_each_agent_gets_its_own_models_predictions(two_models):
         np.testing.assert_allclose(got[which == k], want, rtol=1e-5, atol=1e-6)
     other = fitted[1].predict(x[which == 0].reshape(-1, len(FEATURES))).reshape(-1, 2)
     assert np.abs(got[which == 0] - other).max() > 1e-3  # the models do differ here
+    # as in the simulator: jitted, params with a leading scenario axis under vmap
+    batched = jax.tree.map(lambda a: jnp.broadcast_to(a, (2, *jnp.shape(a))), params)
+    v = view(features=jnp.asarray(market))
+    vm = jax.jit(jax.vmap(lambda p: family.predictions(p, extra, acct, v)))(batched)
+    np.testing.assert_allclose(np.asarray(vm), np.stack([got, got]), rtol=1e-6, atol=1e-7)
 
 
 def test_stacked_classifiers_and_linear_models():

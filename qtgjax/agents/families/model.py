@@ -104,8 +104,9 @@ def read_models(value, shares, path: str) -> tuple:
     if (not isinstance(shares, list | tuple) or len(shares) != len(models)
             or not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0
                        for x in shares)):
-        raise ConfigError(f"{path}.model_shares: expected {len(models)} positive numbers "
-                          f"(one per model), got {shares!r}")
+        many_s = "s" if len(models) > 1 else ""
+        raise ConfigError(f"{path}.model_shares: expected {len(models)} positive number"
+                          f"{many_s} (one per model), got {shares!r}")
     if abs(sum(shares) - 1.0) > 1e-6:
         raise ConfigError(f"{path}.model_shares: {list(shares)} sum to {sum(shares):g}, not 1")
     if len(models) == 1:
