@@ -114,6 +114,16 @@ def test_history_dataset_against_numpy(tmp_path):
     want[86:90] = np.nan  # train rows whose 5 bars would reach the test part
     np.testing.assert_allclose(f5, want, rtol=1e-12)
     np.testing.assert_allclose(df["fwd_ret_1"].to_numpy(), np.log(c / seen), rtol=1e-12)
+    # a qtgjax-backtest folder: the data its config.yaml names, read the same way
+    import yaml
+
+    from qtgjax.backtest.api import compose_backtest
+
+    (tmp_path / "bt").mkdir()
+    cfg = {**compose_backtest([]), "data": str(tmp_path / "bars.csv")}
+    (tmp_path / "bt" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    dataset_cli([f"source={tmp_path}/bt", f"out={tmp_path}/ds2", "horizons=[1,5]"])
+    assert_frame_equal(pl.read_parquet(tmp_path / "ds2" / "dataset.parquet"), df)
 
 
 def test_history_dataset_refuses_bad_input(tmp_path, capsys):
