@@ -1,5 +1,6 @@
 """The ``model`` family: its signal is the compiled model's on the canonical features of
-each (agent, symbol); thresholds per agent; config errors name the key and the file; the
+each (agent, symbol); thresholds per agent; different models per agent in one family (each
+agent gets its own model's predictions); config errors name the key and the file; the
 shipped model file loads and was trained on the canonical features."""
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from family_helpers import accounts, family_setup, run_ticks, view
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
 
-from qtgjax.agents.families.model import read_model
+from qtgjax.agents.families.model import model_index, read_model
 from qtgjax.config.build import ConfigError
 from qtgjax.ml import compile_model
 from qtgjax.ml.features import FEATURES, MARKET_FEATURES
@@ -65,7 +68,7 @@ def test_agents_follow_the_signal_with_their_own_thresholds(model_file):
     views = [view(features=features([0.006, -0.006]))]  # one tick: flat agents see it
     _, extra, acct = run_ticks(family, spec, params, views)
     pos = np.asarray(acct.position)
-    enter = np.asarray(extra.signal_extra)[:, 0]
+    enter = np.asarray(extra.signal_extra.enter)[:, 0]
     x = np.zeros((2, len(FEATURES)), np.float32)
     x[:, RET_1] = [0.006, -0.006]
     s = np.asarray(cm.predict(x))
@@ -97,3 +100,103 @@ def test_shipped_model():
     x = np.zeros((4, len(FEATURES)), np.float32)
     p = np.asarray(cm.predict_proba(x))
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    """Two different regressors on the canonical features, of different shapes (one tree
+    of depth 8; a forest of 7 trees of depth 4), their files and the fitted models."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(scale=0.01, size=(2000, len(FEATURES))).astype(np.float32)
+    X[:, -1] = rng.uniform(-1, 1, 2000)
+    a = DecisionTreeRegressor(max_depth=8).fit(X, 100 * X[:, RET_1] - X[:, -1])
+    b = RandomForestRegressor(n_estimators=7, max_depth=4, random_state=0).fit(
+        X, -50 * X[:, RET_1] + 30 * X[:, FEATURES.index("ret_5")])
+    folder = tmp_path_factory.mktemp("two")
+    paths = []
+    for name, m in (("a", a), ("b", b)):
+        paths.append(str(folder / f"{name}.npz"))
+        save_model(compile_model(m).replace(feature_names=FEATURES), paths[-1])
+    return paths, (a, b), folder
+
+
+def test_model_index_blocks():
+    assert np.asarray(model_index(jnp.asarray([0.3, 0.7]), 10)).tolist() == [0] * 3 + [1] * 7
+    idx = np.asarray(model_index(jnp.asarray([0.25, 0.25, 0.5]), 6))
+    assert idx.tolist() == [0, 0, 1, 2, 2, 2]  # bounds round(1.5) = 2 (half to even), 3
+    assert np.asarray(model_index(jnp.ones(1), 4)).tolist() == [0] * 4
+
+
+def test_each_agent_gets_its_own_models_predictions(two_models):
+    paths, fitted, _ = two_models
+    n = 10
+    family, spec, params = family_setup("model", n_agents=n, model=paths,
+                                        model_shares=[0.3, 0.7], threshold_dispersion=0.0)
+    rng = np.random.default_rng(2)
+    market = rng.normal(scale=0.01, size=(2, len(MARKET_FEATURES))).astype(np.float32)
+    position = rng.integers(-10, 11, size=(n, 2))
+    acct = accounts(spec, 1, position=position)
+    extra = family.init_signal_extra(spec, params, jax.random.key(0))
+    got = np.asarray(family.predictions(params, extra, acct, view(features=jnp.asarray(market))))
+    which = np.asarray(extra.model)
+    assert which.tolist() == [0] * 3 + [1] * 7
+    x = np.zeros((n, 2, len(FEATURES)), np.float32)
+    x[:, :, :-1] = market
+    x[:, :, -1] = np.clip(position / float(params.size), -1, 1)
+    for k, m in enumerate(fitted):
+        want = m.predict(x[which == k].reshape(-1, len(FEATURES))).reshape(-1, 2)
+        np.testing.assert_allclose(got[which == k], want, rtol=1e-5, atol=1e-6)
+    other = fitted[1].predict(x[which == 0].reshape(-1, len(FEATURES))).reshape(-1, 2)
+    assert np.abs(got[which == 0] - other).max() > 1e-3  # the models do differ here
+    # as in the simulator: jitted, params with a leading scenario axis under vmap
+    batched = jax.tree.map(lambda a: jnp.broadcast_to(a, (2, *jnp.shape(a))), params)
+    v = view(features=jnp.asarray(market))
+    vm = jax.jit(jax.vmap(lambda p: family.predictions(p, extra, acct, v)))(batched)
+    np.testing.assert_allclose(np.asarray(vm), np.stack([got, got]), rtol=1e-6, atol=1e-7)
+
+
+def test_stacked_classifiers_and_linear_models():
+    from qtgjax.ml.stack import stack_models
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1], [-0.5, 0.5])
+    fitted = [GradientBoostingClassifier(n_estimators=n, max_depth=d, random_state=0).fit(X, y)
+              for n, d in ((3, 2), (9, 4))]
+    stack = stack_models([compile_model(m) for m in fitted])
+    which = rng.integers(0, 2, size=400).astype(np.int32)
+    proba = np.asarray(stack.predict_proba(X, jnp.asarray(which)))
+    labels = np.asarray(stack.predict(X, jnp.asarray(which)))
+    for k, m in enumerate(fitted):
+        np.testing.assert_allclose(proba[which == k], m.predict_proba(X[which == k]), atol=1e-5)
+        assert (labels[which == k] == m.predict(X[which == k])).all()
+    lin = [LinearRegression().fit(X, X @ w) for w in (np.arange(4.0), -np.arange(4.0) + 1)]
+    stack = stack_models([compile_model(m) for m in lin])
+    got = np.asarray(jax.jit(lambda s, x, w: s.predict(x, w))(stack, X, jnp.asarray(which)))
+    for k, m in enumerate(lin):
+        np.testing.assert_allclose(got[which == k], m.predict(X[which == k]), atol=1e-4)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"model_shares": [0.5, 0.6]}, r"families.probe.params.model_shares: \[0.5, 0.6\] sum to"),
+    ({"model_shares": [1.0]}, r"families.probe.params.model_shares: expected 2 positive"),
+    ({"model_shares": [1.5, -0.5]}, r"families.probe.params.model_shares: expected 2 positive"),
+    ({"model": []}, r"families.probe.params.model: expected a model file or a non-empty"),
+    ({"model": "SMALL"}, r"families.probe.params.model\[1\]: .*small.npz takes 3 features"),
+    ({"model": "CLASSIFIER"}, r"families.probe.params.model\[1\]: .*clf.npz: its outputs"),
+])
+def test_bad_model_lists_are_refused(two_models, overrides, match):
+    paths, _, folder = two_models
+    small = folder / "small.npz"
+    save_model(compile_model(DecisionTreeRegressor(max_depth=2).fit(np.eye(3), [0, 1, 2])), small)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, len(FEATURES))).astype(np.float32)
+    clf = GradientBoostingClassifier(n_estimators=2, max_depth=2).fit(
+        X, np.digitize(X[:, 0], [-0.5, 0.5]))
+    save_model(compile_model(clf).replace(feature_names=FEATURES), folder / "clf.npz")
+    lists = {"SMALL": [paths[0], str(small)], "CLASSIFIER": [paths[0], str(folder / "clf.npz")]}
+    params = {"model": paths, **overrides}
+    if isinstance(params["model"], str):
+        params["model"] = lists[params["model"]]
+    with pytest.raises(ConfigError, match=match):
+        family_setup("model", n_agents=4, **params)

@@ -18,6 +18,8 @@ RECORD_DEFAULTS = {
     "fills_from": 0,
     "fills_to": None,
     "agent_pnl": False,
+    "features": False,  # qtgjax.ml.dataset.features_record; written by qtgjax.io.runs
+    "features_test_fraction": 0.25,
 }
 
 
@@ -40,6 +42,9 @@ def build_records(
     depth = {k: number(values, k, b, "record") for k, b in schema.items()}
     if not isinstance(values["agent_pnl"], bool):
         raise ConfigError(f"record.agent_pnl: expected true or false, got {values['agent_pnl']!r}")
+    from qtgjax.ml.dataset import features_record
+
+    features_record(values)  # refused here, before compiling
     return {
         "agent_pnl": values["agent_pnl"],
         "depth": DepthSpec(levels=depth["depth"], every=depth["depth_every"]),

@@ -7,6 +7,9 @@ and when the scenarios run in several chunks each chunk's tables are written to 
 (``DIR/.parts/``) before the next chunk runs, then joined into one file per table
 (``ticks.parquet``, ``agents.parquet``, ...) by streaming, so host memory holds one chunk at
 a time. The files are the same, row for row, as one ``qtgjax.simulate(...).write(DIR)``.
+``record.features`` adds ``dataset.parquet``, chunk by chunk from each chunk's ticks
+(:func:`qtgjax.ml.dataset.build_dataset`, split over all the run's scenarios): the file
+``qtgjax-dataset`` writes for the same config.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from qtgjax.io.price_limits import PriceLimitWarning, limit_counts, limit_messag
 from qtgjax.io.runfolder import RunFolder
 from qtgjax.io.summary import scenario_market_stats
 from qtgjax.io.tables import all_tables, table_names
+from qtgjax.ml.dataset import DATASET_FILE, build_dataset, features_record
 from qtgjax.sim.chunk import ChunkPlan, iter_chunks, plan_chunks
 
 CONFIG_FILE = "config.yaml"
@@ -132,7 +136,9 @@ def run_to_folder(cfg: Mapping, folder) -> RunOutput:
     params = scenario_params(built.params, run.scenarios)
     keys = scenario_keys(run.seed, run.scenarios)
     folder = Path(folder)
-    files = [*(f"{t}.parquet" for t in table_names(static)), CONFIG_FILE]
+    dataset = features_record(cfg.get("record") or {})  # record.features (build checked it)
+    files = [*(f"{t}.parquet" for t in table_names(static)), CONFIG_FILE,
+             *([DATASET_FILE] if dataset else [])]
     low = high = np.zeros(static.n_symbols, np.int64)
     with RunFolder(folder, files, overwrite=options.overwrite) as out:
         parts = folder / PARTS
@@ -143,6 +149,11 @@ def run_to_folder(cfg: Mapping, folder) -> RunOutput:
             iter_chunks(static, params, keys, run.ticks, plan)
         ):
             tables = all_tables(static, rollout, run.tick_size, first)
+            if dataset:
+                tables["dataset"] = build_dataset(
+                    tables["ticks"], run.tick_size, built.params.market.indicators,
+                    static.history, dataset.horizons, dataset.test_fraction,
+                    scenarios=range(run.scenarios))
             names = list(tables)
             stats.append(scenario_market_stats(tables["ticks"]))
             counts = limit_counts(rollout.records.close)

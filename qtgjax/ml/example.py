@@ -1,6 +1,6 @@
 """Train a LightGBM classifier on a ``qtgjax-dataset`` file and compile it for model agents.
 
-    python -m qtgjax.ml.example DATASET.parquet OUT.npz [--horizon 5] [--trees 60]
+    python -m qtgjax.ml.example DATASET.parquet OUT.npz [--horizon 5] [--trees 60] [--max-depth D]
 
 Labels: the sign of the forward return over ``horizon`` ticks with a dead band (``down``
 -1 / ``flat`` 0 / ``up`` +1; the band is the 1/3 quantile of |return| on the training
@@ -28,8 +28,10 @@ def labels(ret: np.ndarray, band: float) -> np.ndarray:
     return np.where(ret > band, 1, np.where(ret < -band, -1, 0))
 
 
-def train(df: pl.DataFrame, horizon: int = 5, trees: int = 60, leaves: int = 15, seed: int = 0):
-    """(fitted LGBMClassifier, summary dict, X_test) from a dataset frame."""
+def train(df: pl.DataFrame, horizon: int = 5, trees: int = 60, leaves: int = 15, seed: int = 0,
+          max_depth: int = -1):
+    """(fitted LGBMClassifier, summary dict, X_test) from a dataset frame (``max_depth``
+    -1: no limit; a limit bounds the traversal steps, the cost in the tick)."""
     import lightgbm as lgb
 
     label = f"fwd_ret_{horizon}"
@@ -43,7 +45,8 @@ def train(df: pl.DataFrame, horizon: int = 5, trees: int = 60, leaves: int = 15,
     r_tr, r_te = tr[label].to_numpy(), te[label].to_numpy()
     band = float(np.quantile(np.abs(r_tr), 1 / 3))
     y_tr, y_te = labels(r_tr, band), labels(r_te, band)
-    model = lgb.LGBMClassifier(n_estimators=trees, num_leaves=leaves, learning_rate=0.05,
+    model = lgb.LGBMClassifier(n_estimators=trees, num_leaves=leaves, max_depth=max_depth,
+                               learning_rate=0.05,
                                min_child_samples=50, subsample=0.8, subsample_freq=1,
                                colsample_bytree=0.8, random_state=seed, verbose=-1)
     model.fit(x_tr, y_tr)
@@ -52,6 +55,7 @@ def train(df: pl.DataFrame, horizon: int = 5, trees: int = 60, leaves: int = 15,
     base = np.bincount(np.searchsorted(model.classes_, y_tr), minlength=3) / len(y_tr)
     summary = {
         "horizon": horizon, "band": band, "trees": trees, "leaves": leaves,
+        "max_depth": max_depth,
         "train_rows": int(len(y_tr)), "test_rows": int(len(y_te)),
         "test_accuracy": float((model.predict(x_te) == y_te).mean()),
         "test_log_loss": float(-np.log(np.maximum(p[np.arange(len(idx)), idx], 1e-12)).mean()),
@@ -72,12 +76,13 @@ def main(argv=None) -> None:
     ap.add_argument("--horizon", type=int, default=5)
     ap.add_argument("--trees", type=int, default=60)
     ap.add_argument("--leaves", type=int, default=15)
+    ap.add_argument("--max-depth", type=int, default=-1, help="-1: no limit")
     ap.add_argument("--report-into", default=None,
                     help="also write the importance table into this results folder, where "
                          "qtgjax-report shows it")
     a = ap.parse_args(argv)
     df = pl.read_parquet(a.dataset)
-    model, summary, x_te = train(df, a.horizon, a.trees, a.leaves)
+    model, summary, x_te = train(df, a.horizon, a.trees, a.leaves, max_depth=a.max_depth)
     cm = compile_model(model).replace(feature_names=FEATURES)
     out = Path(a.out)
     save_model(cm, out, info={"trained_by": "qtgjax.ml.example", "dataset": str(a.dataset),

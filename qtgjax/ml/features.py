@@ -203,6 +203,14 @@ def _offline_scan(open0, inputs: FeatureInputs, ind_params, history: int):
 _offline = jax.jit(_offline_scan, static_argnames=("history",))
 
 
+def features_of(open0, inputs: FeatureInputs, ind_params, history: int) -> np.ndarray:
+    """float32[T, S, len(MARKET_FEATURES)] of T ticks' inputs (each field [T, S]) from the
+    price before the first (``open0`` int32[S] ticks): row t is what agents saw at the
+    start of tick t. The scan behind :func:`offline_features` and historical bars
+    (:mod:`qtgjax.ml.history`)."""
+    return np.asarray(_offline(open0, inputs, ind_params, history))
+
+
 def offline_features(ticks, tick_size: float, ind_params, history: int) -> np.ndarray:
     """float32[T, S, len(MARKET_FEATURES)] for one scenario of a ``ticks.parquet`` table
     (a Polars frame): row t is what agents saw at the start of tick t.
@@ -228,5 +236,4 @@ def offline_features(ticks, tick_size: float, ind_params, history: int) -> np.nd
         ask_depth=grid("ask_depth", "int"), fundamental=grid("fundamental", "ticks"),
         news=grid("news", "float"),
     )
-    open0 = grid("open", "price")[0]
-    return np.asarray(_offline(open0, inputs, ind_params, history))
+    return features_of(grid("open", "price")[0], inputs, ind_params, history)

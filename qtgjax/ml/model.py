@@ -99,24 +99,30 @@ class TreeArrays:
     value: jnp.ndarray
     depth: int = static_field()
 
-    def leaves(self, X) -> jnp.ndarray:
-        """int32[n, T] leaf reached by every row in every tree."""
-        n, n_trees = X.shape[0], self.feature.shape[0]
+    def leaves(self, X, which=None) -> jnp.ndarray:
+        """int32[n, T] leaf reached by every row in every tree. ``which``: int32[n] the
+        model of each row when the arrays stack K models ([K, T, M], :mod:`qtgjax.ml.stack`)."""
+        n, n_trees = X.shape[0], self.feature.shape[-2]
         trees = jnp.arange(n_trees)[None, :]
         node = jnp.zeros((n, n_trees), jnp.int32)
         bits, thr = float_bits(X), order_key(float_bits(self.threshold))
+
+        def at(a, node):
+            return a[trees, node] if which is None else a[which[:, None], trees, node]
+
         for _ in range(self.depth):
-            x = jnp.take_along_axis(bits, self.feature[trees, node], axis=1)
-            left = go_left(x, thr[trees, node], self.missing[trees, node],
-                           self.default_left[trees, node])
-            node = jnp.where(left, self.left[trees, node], self.right[trees, node])
+            x = jnp.take_along_axis(bits, at(self.feature, node), axis=1)
+            left = go_left(x, at(thr, node), at(self.missing, node), at(self.default_left, node))
+            node = jnp.where(left, at(self.left, node), at(self.right, node))
         return node
 
-    def raw(self, X) -> jnp.ndarray:
-        """float32[n, C] sum of the leaf values of every tree."""
-        leaf = self.leaves(X)
-        trees = jnp.arange(self.feature.shape[0])[None, :]
-        return self.value[trees, leaf].sum(1)
+    def raw(self, X, which=None) -> jnp.ndarray:
+        """float32[n, C] sum of the leaf values of every tree (``which``: see ``leaves``)."""
+        leaf = self.leaves(X, which)
+        trees = jnp.arange(self.feature.shape[-2])[None, :]
+        if which is None:
+            return self.value[trees, leaf].sum(1)
+        return self.value[which[:, None], trees, leaf].sum(1)
 
 
 @pytree
@@ -152,17 +158,26 @@ class CompiledModel:
 
     @property
     def is_classifier(self) -> bool:
-        return self.classes.shape[0] > 0
+        return self.classes.shape[-1] > 0
 
-    def raw(self, X) -> jnp.ndarray:
-        """float32[n, C] raw scores (margins) of rows X float32[n, F]."""
+    def raw(self, X, which=None) -> jnp.ndarray:
+        """float32[n, C] raw scores (margins) of rows X float32[n, F].
+
+        ``which``: int32[n] the model of each row, for a stack of K models (every array
+        with a leading K axis, :func:`qtgjax.ml.stack.stack_models`); None for one model.
+        """
         X = jnp.asarray(X, jnp.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X must be float32[n, {self.n_features}], got {X.shape}")
+        intercept = self.intercept if which is None else self.intercept[which]
+        hi = jax.lax.Precision.HIGHEST  # exact float32 products on every backend
+        if self.coef is not None and which is None:
+            return jnp.dot(X, self.coef, precision=hi) + intercept
         if self.coef is not None:
-            # exact float32 products summed pairwise: highest precision on every backend
-            return jnp.dot(X, self.coef, precision=jax.lax.Precision.HIGHEST) + self.intercept
-        return self.trees.raw(X) + self.intercept
+            return jnp.einsum("nf,nfc->nc", X, self.coef[which], precision=hi) + intercept
+        if which is None:
+            return self.trees.raw(X) + intercept  # any layout (qtgjax.ml.layouts)
+        return self.trees.raw(X, which) + intercept
 
     def transform(self, raw) -> jnp.ndarray:
         """Raw scores [n, C] -> the link's output [n, C] (probabilities for classifiers)."""
@@ -174,11 +189,11 @@ class CompiledModel:
             return jax.nn.softmax(raw, axis=-1)
         return raw
 
-    def predict_proba(self, X) -> jnp.ndarray:
-        """float32[n, K] class probabilities (classifiers only)."""
+    def predict_proba(self, X, which=None) -> jnp.ndarray:
+        """float32[n, K] class probabilities (classifiers only; ``which``: see ``raw``)."""
         if not self.is_classifier:
             raise TypeError(f"{self.source} is a regressor: it has no predict_proba")
-        p = self.transform(self.raw(X))
+        p = self.transform(self.raw(X, which))
         if p.shape[1] == 1:
             return jnp.concatenate([1.0 - p, p], axis=1)
         return p
@@ -196,21 +211,22 @@ class CompiledModel:
             return jnp.argmax(near, axis=1).astype(jnp.int32)
         return jnp.argmax(raw, axis=1).astype(jnp.int32)
 
-    def predict(self, X) -> jnp.ndarray:
+    def predict(self, X, which=None) -> jnp.ndarray:
         """float32[n]: values (regressors), class labels (classifiers), or a booster's
-        output (float32[n], or [n, K] for a multiclass booster)."""
-        raw = self.raw(X)
+        output (float32[n], or [n, K] for a multiclass booster). ``which``: see ``raw``."""
+        raw = self.raw(X, which)
         if self.output == "label":
-            return self.classes[self.label_index(raw)]
+            index = self.label_index(raw)
+            return self.classes[index] if which is None else self.classes[which, index]
         out = self.transform(raw)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def signal(self, X) -> jnp.ndarray:
+    def signal(self, X, which=None) -> jnp.ndarray:
         """float32[n] one number per row for trading: the regression value, or
         P(last class) - P(first class) for classifiers (P(up) - P(down) when the classes
-        are ordered down < flat < up)."""
+        are ordered down < flat < up). ``which``: see ``raw``."""
         if not self.is_classifier:
-            out = self.transform(self.raw(X))
+            out = self.transform(self.raw(X, which))
             return out[:, 0]
-        p = self.predict_proba(X)
+        p = self.predict_proba(X, which)
         return p[:, -1] - p[:, 0]
