@@ -343,13 +343,6 @@ def build(cfg: Mapping) -> Built:
     n_venues, routes, venues = build_venues(cfg, families_cfg)
     max_delay, latency = build_latency(cfg, families_cfg, venue_names(cfg))
     records = build_records(cfg, n_levels, run["ticks"], [b[0] for b in built])
-    if n_venues > 1 and records["depth"].levels:
-        raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
-    if venues is not None and records["fills"].on:
-        raise ConfigError(
-            "record.fills: execution reports are for a market without a venues section "
-            "(venue fees and per-venue prices are not in fills.parquet yet); set record.fills=false"
-        )
     static = SimStatic(
         n_symbols=n_symbols,
         n_levels=n_levels,
