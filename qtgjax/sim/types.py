@@ -41,6 +41,9 @@ class SimStatic:
             and then compiled out.
         agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
             built from the initial and final state, it changes nothing in the tick.
+        agent_risk: carry each agent's trading-account statistics through the scan
+            (:mod:`qtgjax.sim.agent_risk`, ``record.agent_risk``): per-agent Sharpe, Sortino
+            and drawdown of trading P&L; off by default, and then compiled out.
     """
 
     n_symbols: int = static_field()
@@ -58,6 +61,7 @@ class SimStatic:
         return self.routes[family] if self.routes else "fixed"
     fills: FillsSpec = static_field(default=FillsSpec())
     agent_pnl: bool = static_field(default=False)
+    agent_risk: bool = static_field(default=False)
 
 
 @pytree
