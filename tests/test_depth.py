@@ -108,3 +108,49 @@ def test_family_pnl_ends_at_the_agents_pnl(small_result):
     last = pnl.filter(pl.col("tick") == 59).join(tables["agents"], on=["scenario", "family"])
     assert (last["pnl"] == last["pnl_right"]).all()
     assert np.allclose(last["pnl_per_agent"], last["pnl_per_agent_right"])
+
+
+def test_depth_per_venue_is_each_venues_book():
+    """Three venues (``--config-name venues``), every level recorded: per (venue, symbol)
+    the levels add up to ticks.parquet's depth of that venue and start at its quotes; at
+    the last tick they are the resting orders of every family's slots on that venue."""
+    from qtgjax import load_config, simulate
+
+    overrides = ["scenarios=1", "ticks=25", "families.noise.n_agents=120"]
+    overrides += ["families.fundamental.n_agents=20", "families.momentum.n_agents=20"]
+    cfg = load_config(overrides, config_name="venues")
+    cfg["record"]["depth"] = cfg["market"]["levels"]  # every level of the grid
+    res = simulate(cfg)
+    static, tick = res.built.static, res.built.run.tick_size
+    tables = res.tables()
+    depth, ticks = tables["depth"], tables["ticks"]
+    assert static.n_venues == 3 and sorted(depth["venue"].unique()) == [0, 1, 2]
+    keys = ["scenario", "venue", "symbol", "tick"]
+    for side in ("bid", "ask"):
+        rows = depth.filter(pl.col("side") == side)
+        per = rows.group_by(keys).agg(pl.col("lots").sum(), pl.col("price").first().alias("top"))
+        best = rows.filter(pl.col("level") == 1).select(*keys, pl.col("price").alias("best"))
+        joined = ticks.join(per, on=keys, how="left").join(best, on=keys, how="left")
+        assert (joined["lots"].fill_null(0) == joined[f"{side}_depth"]).all()
+        has = joined.filter(pl.col(f"{side}_depth") > 0)
+        assert has.height > 0
+        assert ((has["best"] / tick).round() == (has[f"best_{side}"] / tick).round()).all()
+    # the last tick's book, rebuilt from the accounts' resting orders [N, S, V * O]; a buy
+    # above the grid rests at its top level, a sell below it at its bottom level
+    last = depth.filter(pl.col("tick") == cfg["ticks"] - 1)
+    base = np.asarray(res.out.final.market.venues.anchor)[0] - static.n_levels // 2  # [V, S]
+    want = {}
+    for a in res.out.final.accounts:
+        o = jax.tree.map(lambda x: np.asarray(x)[0], a.orders)
+        n_slots = o.qty.shape[-1] // static.n_venues
+        for i, sym, slot in zip(*np.nonzero(o.qty > 0), strict=True):
+            v = int(slot // n_slots)
+            low = base[v, sym]
+            price = int(np.clip(o.price[i, sym, slot], low, low + static.n_levels - 1))
+            key = (v, int(sym), "bid" if o.is_buy[i, sym, slot] else "ask", price)
+            want[key] = want.get(key, 0) + int(o.qty[i, sym, slot])
+    got = {
+        (r["venue"], r["symbol"], r["side"], round(r["price"] / tick)): r["lots"]
+        for r in last.iter_rows(named=True)
+    }
+    assert len(got) > 50 and got == want

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from qtgjax import load_config, simulate
 from qtgjax.config.build import ConfigError, build, scenario_keys, scenario_params
 from qtgjax.io.tables import agent_pnl, all_tables
 from qtgjax.sim.rollout import rollout, run_scenario
@@ -47,18 +48,28 @@ def full(small_config):
 
 
 def test_fills_add_up_to_the_agents_table(full):
-    _, built, out, tables = full
+    assert_fills_add_up(full.built, full.out, full.tables, TICK)
+
+
+def assert_fills_add_up(built, out, tables, tick):
+    """Per family the filled rows' lots, count and fees are agents.parquet's volume,
+    trades and fees; agent by agent their cash is the agent's cash change net of external
+    cash (what its fills paid and received)."""
     fills, agents = tables["fills"], tables["agents"]
     filled = fills.filter(pl.col("status") == "filled")
     assert filled.height > 100 and set(filled["liquidity"]) == {"maker", "taker"}
-    ticks = (filled["price"] / TICK).round().cast(pl.Int64)
+    ticks = (filled["price"] / tick).round().cast(pl.Int64)
     signed = pl.when(pl.col("side") == "buy").then(pl.col("lots")).otherwise(-pl.col("lots"))
     filled = filled.with_columns(cash=-signed * ticks)
     per_family = filled.group_by("scenario", "family").agg(
-        pl.col("lots").sum().alias("volume"), pl.col("fee").sum(), pl.col("cash").sum()
+        pl.col("lots").sum().alias("volume"),
+        pl.len().alias("trades"),
+        pl.col("fee").sum(),
+        pl.col("cash").sum(),
     )
     joined = agents.join(per_family, on=["scenario", "family"], how="left").fill_null(0)
     assert (joined["volume"] == joined["volume_right"]).all()
+    assert (joined["trades"] == joined["trades_right"]).all()
     trading = joined.filter(pl.col("kind") != "fee_account")
     assert (trading["fees"] == trading["fee"]).all()
     # cash of the fills, agent by agent: cash change minus external cash
@@ -102,7 +113,7 @@ def test_filters_keep_exactly_their_rows(full):
     )
     got = tables["fills"]
     assert got.height > 0
-    keys = ["scenario", "tick", "family", "agent", "symbol", "slot", "status"]
+    keys = ["scenario", "tick", "family", "agent", "symbol", "slot", "status", "reason"]
     assert got.sort(keys).equals(want.sort(keys))
 
 
@@ -139,3 +150,91 @@ def test_fills_off_are_compiled_out(small_config):
     a, b = trace(off.static), trace(on.static)
     assert "i8[" not in a and "i8[" in b  # FillRows.flags
     assert len(a) < len(b)
+
+
+# A small three-venue market (``--config-name venues``: an every-tick venue, a periodic
+# one, one with its own fees; latency on every family), the noise traders on a lossy,
+# jittery link: some of their messages are dropped, some arrive late.
+VENUES = [
+    "scenarios=2",
+    "ticks=40",
+    "families.noise.n_agents=120",
+    "families.fundamental.n_agents=20",
+    "families.momentum.n_agents=20",
+    "families.market_maker.n_agents=4",
+]
+LOSSY = {"order_delay": 2, "jitter": 2, "drop_prob": 0.05}
+
+
+@pytest.fixture(scope="module")
+def venues():
+    config = load_config(VENUES, config_name="venues")
+    config["families"]["noise"]["latency"] = LOSSY
+    res = simulate({**config, "record": {**config["record"], "fills": True}})
+    return Run(config, res.built, res.out, res.tables())
+
+
+def test_fills_with_venues_add_up_to_the_agents_table(venues):
+    assert venues.built.static.n_venues == 3 and venues.built.static.max_delay > 0
+    assert_fills_add_up(venues.built, venues.out, venues.tables, venues.built.run.tick_size)
+
+
+def test_fills_per_venue_are_the_venues_traded_volume(venues):
+    """Every lot traded on a venue has a buyer's and a seller's filled row there, at the
+    venue's clearing price of that tick."""
+    tick = venues.built.run.tick_size
+    filled = venues.tables["fills"].filter(pl.col("status") == "filled")
+    assert sorted(filled["venue"].unique()) == [0, 1, 2]
+    keys = ["scenario", "venue", "symbol", "tick"]
+    per_side = filled.group_by(*keys).agg(
+        pl.col("lots").filter(pl.col("side") == "buy").sum().alias("bought"),
+        pl.col("lots").filter(pl.col("side") == "sell").sum().alias("sold"),
+        pl.col("price").min().alias("fill_low"),
+        pl.col("price").max().alias("fill_high"),
+    )
+    ticks = venues.tables["ticks"].join(per_side, on=keys, how="left")
+    assert ticks["volume"].sum() > 0
+    assert (ticks["bought"].fill_null(0) == ticks["volume"]).all()
+    assert (ticks["sold"].fill_null(0) == ticks["volume"]).all()
+    traded = ticks.filter(pl.col("volume") > 0)
+    for side in ("fill_low", "fill_high"):  # one clearing price per book and tick
+        assert ((traded[side] / tick).round() == (traded["vwap"] / tick).round()).all()
+    periodic = list(venues.config["venues"]).index("periodic")
+    k = venues.config["venues"]["periodic"]["batch_interval"]
+    assert (filled.filter(pl.col("venue") == periodic)["tick"] % k == 0).all()
+
+
+def test_messages_lost_to_latency_are_reported(venues):
+    """Every message latency.parquet counts as dropped or late is a rejected row of
+    fills.parquet with that reason, tick, family and venue."""
+    fills, latency = venues.tables["fills"], venues.tables["latency"]
+    keys = ["scenario", "tick", "family", "venue"]
+    lost = (
+        fills.filter(pl.col("reason").is_in(["dropped", "late"]))
+        .group_by(*keys)
+        .agg(
+            (pl.col("reason") == "dropped").sum().alias("dropped_rows"),
+            (pl.col("reason") == "late").sum().alias("late_rows"),
+        )
+    )
+    assert set(fills.filter(pl.col("reason").is_in(["dropped", "late"]))["status"]) == {"rejected"}
+    joined = latency.join(lost, on=keys, how="left").fill_null(0)
+    assert joined["dropped"].sum() > 0 and joined["late"].sum() > 0
+    assert (joined["dropped"] == joined["dropped_rows"]).all()
+    assert (joined["late"] == joined["late_rows"]).all()
+    assert lost.join(latency, on=keys, how="anti").height == 0
+
+
+def test_filters_with_venues_keep_exactly_their_rows(venues):
+    record = {**venues.config["record"], "fills": True, "fills_families": ["noise", "arbitrage"]}
+    record |= {"fills_agents": 5, "fills_from": 8, "fills_to": 30}
+    got = simulate({**venues.config, "record": record}).tables()["fills"]
+    want = venues.tables["fills"].filter(
+        pl.col("family").is_in(["noise", "arbitrage"])
+        & (pl.col("agent") < 5)
+        & pl.col("tick").is_between(8, 29)
+    )
+    assert got.height > 0 and set(got["venue"]) == {0, 1, 2}
+    keys = ["scenario", "tick", "family", "agent", "symbol", "venue", "slot", "status", "reason"]
+    keys += ["side", "lots", "price"]
+    assert got.sort(keys).equals(want.sort(keys))

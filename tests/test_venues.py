@@ -187,7 +187,6 @@ BAD = [
     (["venues.periodic.batch_interval=0"], "venues.periodic.batch_interval"),
     (["families.noise.route=teleport"], "families.noise.route"),
     (["+venues.lit.colour=3"], "venues.lit.colour"),
-    (["record.depth=5"], "record.depth"),
 ]
 
 

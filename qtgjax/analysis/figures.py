@@ -143,15 +143,16 @@ def depth_levels(
     depth: pl.LazyFrame, ticks: pl.LazyFrame, tick_size: float, scenario: int | None = None
 ) -> Figure:
     """Resting lots per price level over time (``depth.parquet``, ``record.depth=K``), one
-    panel per symbol of one scenario (the first by default): bids in blues, asks in reds
-    (log colour scales), clearing prices as a black line."""
+    panel per symbol of one scenario (the first by default) on the first venue: bids in
+    blues, asks in reds (log colour scales), clearing prices as a black line."""
     from qtgjax.analysis.depth import depth_heatmap
 
     if scenario is None:
         scenario = depth.select(pl.col("scenario").min()).collect().item()
-    rows = depth.filter(pl.col("scenario") == scenario).collect()
+    first_venue = pl.col("venue") == 0  # one venue's book (venue 0 of several)
+    rows = depth.filter((pl.col("scenario") == scenario) & first_venue).collect()
     prices = (
-        ticks.filter(pl.col("scenario") == scenario)
+        ticks.filter((pl.col("scenario") == scenario) & first_venue)
         .select("symbol", "tick", "vwap")
         .sort("symbol", "tick")
         .collect()

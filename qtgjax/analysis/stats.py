@@ -61,6 +61,9 @@ def summarise(
     return with_ci(grouped, level)
 
 
+RISK_RATIOS = ("sharpe", "sortino", "max_drawdown")
+
+
 def league_table(agents: pl.DataFrame | pl.LazyFrame, level: float = 0.95) -> pl.DataFrame:
     """League table by family: the trading families ranked by mean *trading* P&L per agent
     (currency, ``pnl_trading_per_agent``) over scenarios with its confidence interval
@@ -68,14 +71,22 @@ def league_table(agents: pl.DataFrame | pl.LazyFrame, level: float = 0.95) -> pl
     liquidity pool, the fee account: ``infrastructure`` in ``agents.parquet``), unranked
     (``rank`` null), listed apart. Also the family's mean total P&L per agent
     (``pnl_per_agent``: trading, holding, dividends, fees and borrow) and its other means
-    (agents, trades, volume, fees, Sharpe, drawdown) where the table has them.
+    (agents, trades, volume, fees, risk) where the table has them.
+
+    Risk: with per-agent ratios (``record.agent_risk=true``) the mean, p10, p50 and p90
+    over the family's agents of each agent's Sharpe, Sortino and max drawdown of trading
+    P&L (``sharpe_trading_mean``...; means over scenarios of each scenario's statistic);
+    without them, the Sharpe ratio and drawdown of the family's pooled wealth.
 
     A table without the trading split (older results) ranks by ``pnl_per_agent``.
     """
     frame = agents.lazy() if isinstance(agents, pl.DataFrame) else agents
     names = frame.collect_schema().names()
     measure = "pnl_trading_per_agent" if "pnl_trading_per_agent" in names else "pnl_per_agent"
-    extra = [c for c in ("trades", "volume", "fees", "sharpe", "max_drawdown") if c in names]
+    per_agent = [c for c in names if c.split("_trading_")[-1] in ("mean", "p10", "p50", "p90")]
+    per_agent = [c for c in per_agent if c.split("_trading_")[0] in RISK_RATIOS]
+    risk = per_agent or [c for c in ("sharpe", "max_drawdown") if c in names]
+    extra = [c for c in ("trades", "volume", "fees") if c in names] + risk
     infra = pl.col("infrastructure").first() if "infrastructure" in names else pl.lit(False)
     total = [pl.col("pnl_per_agent").mean()] if measure != "pnl_per_agent" else []
     table = (

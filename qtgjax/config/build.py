@@ -347,13 +347,6 @@ def build(cfg: Mapping) -> Built:
     records = build_records(cfg, n_levels, run["ticks"], [b[0] for b in built])
     order_types = market_order_types([b[0] for b in built])
     check_market(order_types, n_venues, max_delay, families_cfg)
-    if n_venues > 1 and records["depth"].levels:
-        raise ConfigError("record.depth: the depth record is for one venue; set record.depth=0")
-    if venues is not None and records["fills"].on:
-        raise ConfigError(
-            "record.fills: execution reports are for a market without a venues section "
-            "(venue fees and per-venue prices are not in fills.parquet yet); set record.fills=false"
-        )
     static = SimStatic(
         n_symbols=n_symbols,
         n_levels=n_levels,

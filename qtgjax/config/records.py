@@ -20,14 +20,15 @@ RECORD_DEFAULTS = {
     "agent_pnl": False,
     "features": False,  # qtgjax.ml.dataset.features_record; written by qtgjax.io.runs
     "features_test_fraction": 0.25,
+    "agent_risk": False,
 }
 
 
 def build_records(
     cfg: Mapping, n_levels: int, n_ticks: int, families: Sequence[FamilySpec]
 ) -> dict:
-    """``SimStatic``'s ``depth``, ``fills`` and ``agent_pnl`` from ``record:`` (all off
-    when it is missing).
+    """``SimStatic``'s ``depth``, ``fills``, ``agent_pnl`` and ``agent_risk`` from
+    ``record:`` (all off when it is missing).
 
     ``record.fills_families``: names of the families whose orders are recorded (null: all);
     ``record.fills_agents``: the first M agents of each (0: all); ``record.fills_from`` /
@@ -40,13 +41,15 @@ def build_records(
     values = {**RECORD_DEFAULTS, **record}
     schema = {"depth": (0, n_levels), "depth_every": (1, max(n_ticks, 1))}
     depth = {k: number(values, k, b, "record") for k, b in schema.items()}
-    if not isinstance(values["agent_pnl"], bool):
-        raise ConfigError(f"record.agent_pnl: expected true or false, got {values['agent_pnl']!r}")
+    for flag in ("agent_pnl", "agent_risk"):
+        if not isinstance(values[flag], bool):
+            raise ConfigError(f"record.{flag}: expected true or false, got {values[flag]!r}")
     from qtgjax.ml.dataset import features_record
 
     features_record(values)  # refused here, before compiling
     return {
         "agent_pnl": values["agent_pnl"],
+        "agent_risk": values["agent_risk"],
         "depth": DepthSpec(levels=depth["depth"], every=depth["depth_every"]),
         "fills": build_fills(values, n_ticks, families),
     }

@@ -34,69 +34,104 @@ FILLS_SCHEMA = {
 def fills_table(
     static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0
 ) -> pl.DataFrame:
-    """One row per (scenario, tick, order) that filled, was rejected or was cancelled."""
+    """One row per (scenario, tick, order) that filled, was rejected or was cancelled, and
+    per order message that latency dropped or made late (rejected, lots 0 for a cancel)."""
     if out.fills is None:
         return pl.DataFrame(schema=FILLS_SCHEMA)
-    rows, clear = out.fills  # per family FillRows [B, R, n, S, O]; clear int32[B, R, S]
+    rows, clear = out.fills  # per family FillRows [B, R, n, S, V * O]; clear int32[B, R, V * S]
     clear = np.asarray(clear, np.int64)
+    n_symbols, n_venues = static.n_symbols, static.n_venues
     frames = []
     for f, r in zip(static.fills.families, rows, strict=True):
-        name = static.families[f].name
-        flags = np.asarray(r.flags).astype(np.int64)
-        lots, fee = np.asarray(r.lots, np.int64), np.asarray(r.fee, np.int64)
-        limit = np.asarray(r.limit, np.int64)
-        events = (
-            ("filled", lots, limit, flags & codes.BUY),
-            ("rejected", np.asarray(r.rejected_lots, np.int64), limit, flags & codes.BUY),
-            (
-                "cancelled",
-                np.asarray(r.cancelled_lots, np.int64),
-                np.asarray(r.cancelled_limit, np.int64),
-                flags & codes.CANCELLED_BUY,
-            ),
-        )
-        for status, qty, limits, buy in events:
-            at = np.nonzero(qty > 0)
+        n_slots = np.shape(r.lots)[-1] // n_venues
+        for status, mask, qty, price, buy, extra in order_events(r):
+            at = np.nonzero(mask)
             if not at[0].size:
                 continue
             b, t, agent, sym, slot = at
-            fl = flags[at]
-            if status == "filled":
-                price = clear[b, t, sym]
-                liquidity = np.where(fl & codes.MAKER, "maker", "taker")
-                paid = fee[at]
-                reason = np.full(b.size, None)
-            else:
-                price = limits[at]
-                liquidity = np.full(b.size, None)
-                paid = np.zeros(b.size, np.int64)
-                reason = (
-                    np.where(fl & codes.OFF_GRID, "off_grid", "position_limit")
-                    if status == "rejected"
-                    else np.full(b.size, "by_family")
-                )
-            frames.append(
-                pl.DataFrame(
-                    {
-                        "scenario": b + first_scenario,
-                        "tick": t + static.fills.start,
-                        "venue": np.zeros(b.size, np.int32),
-                        "symbol": sym.astype(np.int32),
-                        "family": np.full(b.size, name),
-                        "agent": agent,
-                        "slot": slot.astype(np.int32),
-                        "side": np.where(buy[at] > 0, "buy", "sell"),
-                        "order_type": np.full(b.size, "limit"),
-                        "price": price * tick_size,
-                        "lots": qty[at],
-                        "liquidity": liquidity,
-                        "fee": paid,
-                        "status": np.full(b.size, status),
-                        "reason": reason,
-                    },
-                    schema=FILLS_SCHEMA,
-                )
-            )
+            venue = slot // n_slots
+            price = clear[b, t, venue * n_symbols + sym] if status == "filled" else price[at]
+            columns = {
+                "scenario": b + first_scenario,
+                "tick": t + static.fills.start,
+                "venue": venue.astype(np.int32),
+                "symbol": sym.astype(np.int32),
+                "family": np.full(b.size, static.families[f].name),
+                "agent": agent,
+                "slot": (slot % n_slots).astype(np.int32),
+                "side": np.where(buy[at] > 0, "buy", "sell"),
+                "order_type": np.full(b.size, "limit"),
+                "price": price * tick_size,
+                "lots": qty[at],
+                "status": np.full(b.size, status),
+                **extra(at),
+            }
+            frames.append(pl.DataFrame({k: columns[k] for k in FILLS_SCHEMA}, schema=FILLS_SCHEMA))
     if not frames:
         return pl.DataFrame(schema=FILLS_SCHEMA)
-    return pl.concat(frames).sort("scenario", "tick", "family", "agent", "symbol", "slot")
+    keys = ("scenario", "tick", "family", "agent", "symbol", "venue", "slot")
+    return pl.concat(frames).sort(*keys)
+
+
+def order_events(r):
+    """(status, mask, lots, price, buy, extra columns) of each kind of event in one
+    family's FillRows (numpy arrays [B, R, n, S, V * O]; ``extra(at)``: liquidity, fee
+    and reason of the rows at ``at``)."""
+    flags = np.asarray(r.flags).astype(np.int64)
+    lots = np.asarray(r.lots, np.int64)
+    limit = np.asarray(r.limit, np.int64)
+    rejected = np.asarray(r.rejected_lots, np.int64)
+    cancelled = np.asarray(r.cancelled_lots, np.int64)
+
+    def filled(at):
+        return {
+            "liquidity": np.where(flags[at] & codes.MAKER, "maker", "taker"),
+            "fee": np.asarray(r.fee, np.int64)[at],
+            "reason": np.full(at[0].size, None),
+        }
+
+    def unfilled(reason):
+        def columns(at):
+            n = at[0].size
+            why = reason(at) if callable(reason) else np.full(n, reason)
+            return {"liquidity": np.full(n, None), "fee": np.zeros(n, np.int64), "reason": why}
+
+        return columns
+
+    def off_grid(at):
+        return np.where(flags[at] & codes.OFF_GRID, "off_grid", "position_limit")
+
+    events = [
+        ("filled", lots > 0, lots, limit, flags & codes.BUY, filled),
+        ("rejected", rejected > 0, rejected, limit, flags & codes.BUY, unfilled(off_grid)),
+        (
+            "cancelled",
+            cancelled > 0,
+            cancelled,
+            np.asarray(r.cancelled_limit, np.int64),
+            flags & codes.CANCELLED_BUY,
+            unfilled("by_family"),
+        ),
+    ]
+    if r.transit is not None:
+        tr = r.transit
+        tflags = np.asarray(tr.flags).astype(np.int64)
+        events += [
+            (
+                "rejected",
+                tflags & (codes.DROPPED | codes.OVERTAKEN),
+                np.asarray(tr.lost_lots, np.int64),
+                np.asarray(tr.lost_limit, np.int64),
+                tflags & codes.LOST_BUY,
+                unfilled(lambda at: np.where(tflags[at] & codes.DROPPED, "dropped", "late")),
+            ),
+            (
+                "rejected",
+                tflags & codes.LATE,
+                np.asarray(tr.late_lots, np.int64),
+                np.asarray(tr.late_limit, np.int64),
+                tflags & codes.LATE_BUY,
+                unfilled("late"),
+            ),
+        ]
+    return events

@@ -28,20 +28,22 @@ def depth_table(
     static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0
 ) -> pl.DataFrame:
     """One row per (scenario, venue, symbol, recorded tick, side, level) with lots resting:
-    the top ``record.depth`` levels per side of the residual book, level 1 = best."""
+    the top ``record.depth`` levels per side of each (venue, symbol) residual book, level
+    1 = best."""
     if out.depth is None:
         return pl.DataFrame(schema=DEPTH_SCHEMA)
-    lots = np.asarray(out.depth.lots)  # [B, R, S, 2, L]
-    price = np.asarray(out.depth.price)
-    n_r, n_sides = lots.shape[1], lots.shape[3]
-    scen, row, sym, side, level = _grid(*lots.shape)
+    n_b, n_r, _, n_sides, n_l = np.shape(out.depth.lots)  # [B, R, V * S, 2, L], venue-major
+    shape = (n_b, n_r, static.n_venues, static.n_symbols, n_sides, n_l)
+    lots = np.asarray(out.depth.lots).reshape(shape)
+    price = np.asarray(out.depth.price).reshape(shape)
+    scen, row, venue, sym, side, level = _grid(*shape)
     keep = lots.ravel() > 0
     ticks = np.arange(n_r, dtype=np.int64) * static.depth.every
     side_names = np.array([SIDES[i] for i in range(n_sides)])
     df = pl.DataFrame(
         {
             "scenario": (scen[keep] + first_scenario).astype(np.int64),
-            "venue": np.zeros(keep.sum(), np.int32),
+            "venue": venue[keep].astype(np.int32),
             "symbol": sym[keep].astype(np.int32),
             "tick": ticks[row[keep]],
             "side": side_names[side[keep]],

@@ -48,7 +48,16 @@ def market_summary(ticks: pl.DataFrame | pl.LazyFrame | None = None, stats=None)
 
 def family_summary(agents: pl.DataFrame, tick_size: float) -> pl.DataFrame:
     """P&L league table: per family, means over scenarios (currency); the trading families
-    ranked by trading P&L per agent, best first, then the infrastructure (unranked)."""
+    ranked by trading P&L per agent, best first, then the infrastructure (unranked). Risk:
+    the median over the family's agents of each agent's Sharpe ratio and max drawdown of
+    trading P&L where the run has them (``record.agent_risk=true``), else those of the
+    family's pooled wealth."""
+    per_agent = "sharpe_trading_p50" in agents.columns
+    risk = (
+        [pl.col("sharpe_trading_p50").mean(), pl.col("max_drawdown_trading_p50").mean()]
+        if per_agent
+        else [pl.col("sharpe").mean(), pl.col("max_drawdown").mean()]
+    )
     table = (
         agents.group_by("family", "kind")
         .agg(
@@ -61,8 +70,7 @@ def family_summary(agents: pl.DataFrame, tick_size: float) -> pl.DataFrame:
             pl.col("trades").mean().alias("trades"),
             pl.col("volume").mean().alias("volume_lots"),
             (pl.col("fees").mean() * tick_size).alias("fees"),
-            pl.col("sharpe").mean(),
-            pl.col("max_drawdown").mean(),
+            *risk,
         )
         .sort("infrastructure", "pnl_trading_per_agent", descending=[False, True])
     )

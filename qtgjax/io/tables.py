@@ -6,6 +6,8 @@ Cash columns are exact Int64 in *cash units* (one price tick times one lot); mul
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import polars as pl
@@ -14,6 +16,7 @@ from qtgjax import risk
 from qtgjax.agents.registry import get_family
 from qtgjax.io.price_limits import at_price_limit
 from qtgjax.market import money
+from qtgjax.sim import agent_risk
 from qtgjax.sim.rollout import Rollout
 from qtgjax.sim.tick import fee_account_index
 from qtgjax.sim.types import SimStatic
@@ -173,7 +176,9 @@ def agent_pnl(start, end, out: Rollout) -> dict[str, np.ndarray]:
 
 
 def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
-    """One row per (scenario, family): exact cash flows, activity, P&L and risk metrics."""
+    """One row per (scenario, family): exact cash flows, activity, P&L and risk metrics
+    (``sharpe``... of the family's pooled wealth; with ``record.agent_risk=true`` also the
+    per-agent ratios of trading P&L summarised, :func:`agent_risk_summary`)."""
     rec = out.records
     n_b = np.shape(rec.close)[0]
     cash0 = np.stack([money.to_int64(a.cash).sum(-1) for a in out.initial.accounts], -1)
@@ -207,7 +212,44 @@ def agents_table(static: SimStatic, out: Rollout, tick_size: float, first_scenar
         "volume": np.asarray(rec.traded, np.int64).sum(1).ravel(),
     }
     columns.update({k: v.ravel() for k, v in risk_metrics(wealth).items()})
-    return pl.DataFrame(columns, schema=AGENTS_SCHEMA)
+    schema = AGENTS_SCHEMA
+    if out.risk is not None:
+        columns.update(agent_risk_summary(out))
+        schema = {**schema, **{name: pl.Float64 for name in AGENT_RISK_SUMMARY}}
+    return pl.DataFrame(columns, schema=schema)
+
+
+AGENT_RISK = ("sharpe", "sortino", "max_drawdown")  # per agent, on trading P&L
+AGENT_RISK_STATS = ("mean", "p10", "p50", "p90")
+AGENT_RISK_SUMMARY = tuple(f"{m}_trading_{s}" for m in AGENT_RISK for s in AGENT_RISK_STATS)
+
+
+def agent_ratios(out: Rollout) -> list[dict[str, np.ndarray]]:
+    """Per family, each agent's Sharpe, Sortino and max drawdown of its trading account,
+    float64[B, N] each (:func:`qtgjax.sim.agent_risk.ratios`; ``record.agent_risk``)."""
+    n_ticks = np.shape(out.records.close)[1]
+    return [agent_risk.ratios(acc, n_ticks, TICKS_PER_YEAR) for acc in out.risk.families]
+
+
+def agent_risk_summary(out: Rollout) -> dict[str, np.ndarray]:
+    """float64[B * F] per family and scenario: mean and 10/50/90% quantiles over its
+    agents of each per-agent ratio (agents whose ratio is undefined or infinite, e.g. a
+    Sortino ratio with no losing tick, left out; NaN when none is left)."""
+    per_family = agent_ratios(out)
+    columns = {}
+    for m in AGENT_RISK:
+        stats = []
+        for r in per_family:
+            x = np.where(np.isfinite(r[m]), r[m], np.nan)  # (B, N)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(x, axis=-1)
+                q = np.nanpercentile(x, (10, 50, 90), axis=-1)  # (3, B)
+            stats.append(np.stack([mean, *q], -1))  # (B, 4)
+        table = np.stack(stats, 1)  # (B, F, 4)
+        for i, s in enumerate(AGENT_RISK_STATS):
+            columns[f"{m}_trading_{s}"] = table[..., i].ravel()
+    return columns
 
 
 QUANTILES = (10, 50, 90)  # per-agent quantiles summarised per family, percent
@@ -320,21 +362,27 @@ AGENT_PNL_SCHEMA = {
 def agent_pnl_table(static: SimStatic, out: Rollout, tick_size: float, first_scenario: int = 0):
     """One row per (scenario, family, agent): the agent's P&L and its parts, cash units
     (``pnl = pnl_trading + pnl_holding + external_cash``, external cash being dividends -
-    fees - borrow), and its trading P&L in currency (``record.agent_pnl=true``)."""
+    fees - borrow), and its trading P&L in currency (``record.agent_pnl=true``); with
+    ``record.agent_risk=true`` also its ``sharpe_trading``, ``sortino_trading`` and
+    ``max_drawdown_trading`` (:func:`agent_ratios`)."""
     frames = []
-    for spec, a0, a1 in zip(static.families, out.initial.accounts, out.final.accounts, strict=True):
+    ratios = agent_ratios(out) if out.risk is not None else [None] * len(static.families)
+    schema = AGENT_PNL_SCHEMA
+    if out.risk is not None:
+        schema = {**schema, **{f"{m}_trading": pl.Float64 for m in AGENT_RISK}}
+    for spec, a0, a1, agent_ratio in zip(
+        static.families, out.initial.accounts, out.final.accounts, ratios, strict=True
+    ):
         parts = agent_pnl(a0, a1, out)
         scen, agent = _grid(*parts["pnl"].shape)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "scenario": (scen + first_scenario).astype(np.int64),
-                    "family": [spec.name] * scen.size,
-                    "agent": agent.astype(np.int64),
-                    **{k: v.ravel() for k, v in parts.items()},
-                    "pnl_trading_currency": parts["pnl_trading"].ravel() * tick_size,
-                },
-                schema=AGENT_PNL_SCHEMA,
-            )
-        )
+        columns = {
+            "scenario": (scen + first_scenario).astype(np.int64),
+            "family": [spec.name] * scen.size,
+            "agent": agent.astype(np.int64),
+            **{k: v.ravel() for k, v in parts.items()},
+            "pnl_trading_currency": parts["pnl_trading"].ravel() * tick_size,
+        }
+        if agent_ratio is not None:
+            columns.update({f"{m}_trading": agent_ratio[m].ravel() for m in AGENT_RISK})
+        frames.append(pl.DataFrame(columns, schema=schema))
     return pl.concat(frames)

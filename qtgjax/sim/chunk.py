@@ -122,21 +122,30 @@ def scenario_bytes(static: SimStatic, params: SimParams, n_ticks: int) -> Scenar
     tick, no compilation), once per market shape.
     """
     state_bytes, record_bytes = _state_and_record_bytes(static, _shapes(params))
-    depth_bytes = static.depth.rows(n_ticks) * static.n_symbols * 2 * static.depth.levels * 8
-    return ScenarioBytes(state_bytes, record_bytes, int(n_ticks), depth_bytes + fills_bytes(static))
+    books = static.n_venues * static.n_symbols
+    depth_bytes = static.depth.rows(n_ticks) * books * 2 * static.depth.levels * 8
+    extra = depth_bytes + fills_bytes(static) + risk_bytes(static)
+    return ScenarioBytes(state_bytes, record_bytes, int(n_ticks), extra)
 
 
 FILL_ROW_BYTES = 6 * 4 + 1  # FillRows: six int32 fields and one int8 per order slot
+TRANSIT_ROW_BYTES = 4 * 4 + 1  # TransitRows (with latency): four int32 and one int8
 
 
 def fills_bytes(static: SimStatic) -> int:
     """Bytes of one scenario's execution reports (``record.fills``; 0 when off)."""
     spec = static.fills
-    slots = sum(
+    slots = static.n_venues * sum(
         n * static.n_symbols * get_family(static.families[f].kind).n_slots(static.families[f])
         for f, n in zip(spec.families, spec.agents, strict=True)
     )
-    return spec.rows * (slots * FILL_ROW_BYTES + static.n_symbols * 4)
+    per_slot = FILL_ROW_BYTES + (TRANSIT_ROW_BYTES if static.max_delay else 0)
+    return spec.rows * (slots * per_slot + static.n_venues * static.n_symbols * 4)
+
+
+def risk_bytes(static: SimStatic) -> int:
+    """Bytes of one scenario's per-agent risk accumulators (``record.agent_risk``)."""
+    return 7 * 4 * sum(f.n_agents for f in static.families) if static.agent_risk else 0
 
 
 def _shapes(tree):

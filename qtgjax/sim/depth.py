@@ -1,15 +1,16 @@
 """Per-level depth records: the top price levels of each side of the residual book.
 
 ``qtgjax-run record.depth=K record.depth_every=N`` records, after the auctions of ticks
-0, N, 2N, ..., the K best non-empty price levels of each side of every symbol's residual
-book (what rests on the grid after the auction: the book that ``best_bid``, ``best_ask``,
-``bid_depth`` and ``ask_depth`` of ``ticks.parquet`` summarise). ``depth.parquet`` holds
-them (schema in the README).
+0, N, 2N, ..., the K best non-empty price levels of each side of every (venue, symbol)
+residual book (what rests on the grid after the auction: the book that ``best_bid``,
+``best_ask``, ``bid_depth`` and ``ask_depth`` of ``ticks.parquet`` summarise).
+``depth.parquet`` holds them (schema in the README).
 
 The record is a function of the residual book alone (:func:`top_levels`), called from the
 rollout's scan only when ``SimStatic.depth.levels > 0``: with records off the rollout is
 traced exactly as without this module (a Python branch on a static field), so it costs
-nothing. Shapes, per scenario: S symbols, L = ``levels`` recorded per side, R = rows.
+nothing. Shapes, per scenario: S symbols (V * S books with V venues, venue-major), L =
+``levels`` recorded per side, R = rows.
 
 This module imports no other part of the engine: the scan gets the tick function as an
 argument (:func:`scan_with_depth`).
@@ -58,9 +59,9 @@ class DepthLevels:
     record axis R (and ``vmap`` a scenario axis B in front of it).
 
     Attributes:
-        price: int32[S, 2, L] price of the level, ticks (0 where the side has fewer than
-            L non-empty levels).
-        lots: int32[S, 2, L] lots resting at that level (0 where there is no level).
+        price: int32[V * S, 2, L] price of the level, ticks (0 where the side has fewer
+            than L non-empty levels); book ``v * S + s`` is symbol s on venue v.
+        lots: int32[V * S, 2, L] lots resting at that level (0 where there is no level).
     """
 
     price: jnp.ndarray

@@ -145,6 +145,26 @@ def stale_view(views: MarketView, tick, data_delay, max_delay: int) -> MarketVie
     return base.replace(venues=venues)
 
 
+@pytree
+class Transit:
+    """One family's messages of one tick that never reached the book, [N, S, V * O] each
+    (what ``fills.parquet`` reports as rejected, reason ``dropped`` or ``late``).
+
+    Attributes:
+        dropped: bool this tick's message of the slot was lost in transit.
+        overtaken: bool an older message of the slot, due the same tick as this tick's
+            message, was discarded for it (counted late).
+        lost: OrderIntent the dropped or overtaken message (``replace`` = either).
+        late: OrderIntent the message that arrived this tick after a newer one of its slot
+            had been applied, discarded (``replace`` = there is one).
+    """
+
+    dropped: jnp.ndarray
+    overtaken: jnp.ndarray
+    lost: OrderIntent
+    late: OrderIntent
+
+
 def send_and_deliver(
     flight: InFlight,
     intent: OrderIntent,
@@ -165,6 +185,22 @@ def send_and_deliver(
         (the arriving intent to merge, new InFlight, (delivered, late, dropped, delay_sum)
         int32[V] each).
     """
+    args = (flight, intent, tick, lat, volatility, n_venues, max_delay, key)
+    return send_and_deliver_detail(*args)[:3]
+
+
+def send_and_deliver_detail(
+    flight: InFlight,
+    intent: OrderIntent,
+    tick,
+    lat: LatencyParams,
+    volatility,
+    n_venues: int,
+    max_delay: int,
+    key,
+):
+    """:func:`send_and_deliver`, also returning the tick's :class:`Transit` (the messages
+    behind its ``late`` and ``dropped`` counts, slot by slot)."""
     size = max_delay + 1
     shape = intent.qty.shape
     n_slots = shape[-1] // n_venues
@@ -185,6 +221,17 @@ def send_and_deliver(
     ring_slot = jax.lax.broadcasted_iota(jnp.int32, (size, *shape), 0)
     write = send[None] & (ring_slot == arrive[None])
     overtaken = write & (flight.sent >= 0)  # an older message due the same tick
+
+    def due(x):  # the message already due at this message's arrival slot
+        return jnp.take_along_axis(x, arrive[None], 0)[0]
+
+    was_overtaken = overtaken.any(0)
+    lost_msg = OrderIntent(
+        price=jnp.where(was_overtaken, due(flight.price), intent.price),
+        qty=jnp.where(was_overtaken, due(flight.qty), intent.qty),
+        is_buy=jnp.where(was_overtaken, due(flight.is_buy), intent.is_buy),
+        replace=(intent.replace & lost) | was_overtaken,
+    )
     flight = InFlight(
         price=jnp.where(write, intent.price[None], flight.price),
         qty=jnp.where(write, intent.qty[None], flight.qty),
@@ -209,11 +256,12 @@ def send_and_deliver(
 
     counts = (
         count(fresh),
-        count(stale) + count(overtaken.any(0)),
+        count(stale) + count(was_overtaken),
         count(intent.replace & lost),
         count(fresh, flight.delay[now]),
     )
-    return out, flight, counts
+    late = OrderIntent(flight.price[now], flight.qty[now], flight.is_buy[now], stale)
+    return out, flight, counts, Transit(intent.replace & lost, was_overtaken, lost_msg, late)
 
 
 def venue_count(mask, n_venues: int, values=None):
@@ -229,3 +277,10 @@ def direct_counts(intent: OrderIntent, n_venues: int):
     delivered = venue_count(intent.replace, n_venues)
     zero = jnp.zeros_like(delivered)
     return delivered, zero, zero, zero
+
+
+def no_transit(intent: OrderIntent) -> Transit:
+    """The :class:`Transit` of a family without a profile: nothing dropped or late."""
+    none = jnp.zeros_like(intent.replace)
+    quiet = OrderIntent(intent.price, intent.qty, intent.is_buy, none)
+    return Transit(none, none, quiet, quiet)

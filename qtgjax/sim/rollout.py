@@ -12,12 +12,13 @@ from qtgjax.agents.registry import get_family
 from qtgjax.market import money
 from qtgjax.market.types import Accounts, Orders
 from qtgjax.ml.features import init_features
+from qtgjax.sim.agent_risk import RiskState, init_risk, update_risk
 from qtgjax.sim.depth import DepthLevels, scan_with_depth
 from qtgjax.sim.fills import FillRows, empty_rows, fill_rows, write_row
 from qtgjax.sim.fundamentals import init_fundamentals
 from qtgjax.sim.latency import init_latency
 from qtgjax.sim.signals import init_indicators
-from qtgjax.sim.tick import observe, step, step_book, step_detail
+from qtgjax.sim.tick import observe, step, step_detail
 from qtgjax.sim.types import MarketState, SimParams, SimState, SimStatic, TickRecord
 from qtgjax.sim.venues import VenueMarket
 
@@ -82,46 +83,56 @@ def init_state(static: SimStatic, params: SimParams, key) -> SimState:
 
 def run_scenario(static: SimStatic, params: SimParams, key, n_ticks: int):
     """One scenario: (initial state, final state, records stacked over ticks), and the
-    depth records when ``static.depth`` asks for them."""
+    optional records (depth, fills, per-agent risk) when ``static`` asks for them."""
     k_init, k_run = jax.random.split(key)
     state0 = init_state(static, params, k_init)
     keys = jax.random.split(k_run, n_ticks)
-    if static.fills.on:
-        return state0, *scan_with_fills(static, params, state0, keys)
-    if static.depth.levels:
-        step_one = partial(step_book, static, params)
-        return state0, *scan_with_depth(step_one, state0, keys, static.depth, static.n_levels)
+    if static.fills.on or static.depth.levels or static.agent_risk:
+        return state0, *scan_with_records(static, params, state0, keys)
     final, records = jax.lax.scan(lambda s, k: step(static, params, s, k), state0, keys)
     return state0, final, records
 
 
-def scan_with_fills(static: SimStatic, params: SimParams, state0, keys):
-    """The scan of :func:`run_scenario` that also records the execution reports (and the
-    depth when asked): (final, records, depth or None, (FillRows per family, price))."""
+def scan_with_records(static: SimStatic, params: SimParams, state0, keys):
+    """The scan of :func:`run_scenario` that also keeps the optional records: (final,
+    records, depth or None, (FillRows per family, prices) or None, RiskState or None).
+
+    The execution reports are a buffer of the recorded ticks and the per-agent risk a
+    running accumulator, both in the scan's carry; the depth is the scan's output (or a
+    buffer of every N-th tick, :func:`~qtgjax.sim.depth.scan_with_depth`)."""
     spec = static.fills
 
     def tick(carry, xs):
-        state, buffer = carry
+        state, buffer, risk = carry
         key, t = xs
-        state, record, detail = step_detail(static, params, state, key)
-        buffer = write_row(spec, buffer, fill_rows(spec, detail, params.accounts), t)
-        return (state, buffer), record, (detail.residual, detail.anchor)
+        new, record, detail = step_detail(static, params, state, key)
+        if spec.on:
+            buffer = write_row(spec, buffer, fill_rows(static, detail, params), t)
+        if static.agent_risk:
+            risk = update_risk(risk, state0, state, new, record.close)
+        return (new, buffer, risk), record, (detail.residual, detail.anchor)
 
     ticks = jnp.arange(keys.shape[0], dtype=jnp.int32)
-    probe = jax.eval_shape(lambda s, k: step_detail(static, params, s, k)[2], state0, keys[0])
-    buffer0 = empty_rows(spec, jax.eval_shape(lambda d: fill_rows(spec, d, params.accounts), probe))
+    buffer0 = risk0 = None
+    if spec.on:
+        probe = jax.eval_shape(lambda s, k: step_detail(static, params, s, k)[2], state0, keys[0])
+        buffer0 = empty_rows(spec, jax.eval_shape(lambda d: fill_rows(static, d, params), probe))
+    if static.agent_risk:
+        risk0 = init_risk(state0)
+    carry0 = (state0, buffer0, risk0)
     if static.depth.levels:
-        (final, buffer), records, depth = scan_with_depth(
-            tick, (state0, buffer0), (keys, ticks), static.depth, static.n_levels
+        (final, buffer, risk), records, depth = scan_with_depth(
+            tick, carry0, (keys, ticks), static.depth, static.n_levels
         )
-        return final, records, depth, buffer
+    else:
 
-    def plain(carry, xs):
-        carry, record, _ = tick(carry, xs)
-        return carry, record
+        def plain(carry, xs):
+            carry, record, _ = tick(carry, xs)
+            return carry, record
 
-    (final, buffer), records = jax.lax.scan(plain, (state0, buffer0), (keys, ticks))
-    return final, records, None, buffer
+        (final, buffer, risk), records = jax.lax.scan(plain, carry0, (keys, ticks))
+        depth = None
+    return final, records, depth, buffer, risk
 
 
 class Rollout(NamedTuple):
@@ -133,7 +144,9 @@ class Rollout(NamedTuple):
         records: TickRecord with axes (B, T, ...).
         depth: DepthLevels with axes (B, R, ...) when ``static.depth.levels > 0``, else None.
         fills: with ``static.fills.on``: (per recorded family FillRows, clearing prices
-            int32[S]), axes (B, R, ...) over the recorded ticks; else None.
+            int32[V * S] of the books), axes (B, R, ...) over the recorded ticks; else None.
+        risk: with ``static.agent_risk``: the :class:`~qtgjax.sim.agent_risk.RiskState`
+            after the last tick (per family, per agent, axes (B, N)); else None.
     """
 
     initial: SimState
@@ -141,6 +154,7 @@ class Rollout(NamedTuple):
     records: TickRecord
     depth: DepthLevels | None = None
     fills: tuple[tuple[FillRows, ...], jax.Array] | None = None
+    risk: RiskState | None = None
 
 
 @partial(jax.jit, static_argnames=("static", "n_ticks"))

@@ -33,15 +33,21 @@ def basis_points(amount, bps) -> jnp.ndarray:
     return jnp.trunc(amount * (bps * 1e-4)).astype(jnp.int32)
 
 
-def trading_fees(orders: Orders, filled, clear_price, limits: AccountParams) -> jnp.ndarray:
-    """int32[N] fees each agent owes this tick (negative = rebate).
+def order_fees(orders: Orders, filled, clear_price, limits: AccountParams) -> jnp.ndarray:
+    """int32[N, S, O] fee of each order's fill this tick (negative = rebate).
 
     Orders that rested before this auction (age > 0) pay the maker rate, new ones the
     taker rate, on the notional ``lots * clearing price``.
     """
     notional = filled.astype(jnp.float32) * clear_price[None, :, None]  # (N, S, O) cash units
     rate = jnp.where(orders.age > 0, limits.maker_bps, limits.taker_bps)
-    return basis_points(notional, rate).sum((1, 2))
+    return basis_points(notional, rate)
+
+
+def trading_fees(orders: Orders, filled, clear_price, limits: AccountParams) -> jnp.ndarray:
+    """int32[N] fees each agent owes this tick (negative = rebate): :func:`order_fees`
+    summed over its orders."""
+    return order_fees(orders, filled, clear_price, limits).sum((1, 2))
 
 
 def charge(accounts: Accounts, amount) -> Accounts:

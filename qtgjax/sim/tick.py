@@ -29,8 +29,9 @@ from qtgjax.sim.latency import (
     LatencyRecord,
     LatencyState,
     direct_counts,
+    no_transit,
     push_view,
-    send_and_deliver,
+    send_and_deliver_detail,
     stale_view,
 )
 from qtgjax.sim.settle import borrow_costs, charge, credit_external, pay_dividends
@@ -87,7 +88,7 @@ def venue_params(static: SimStatic, params: SimParams) -> VenueParams:
 def act_all(static: SimStatic, params: SimParams, state: SimState, view: MarketView, key):
     """Every family's orders for this tick, routed to the venues and merged with its
     resting orders (see :func:`act_detail`)."""
-    orders, extras, latency, _ = act_detail(static, params, state, view, key)
+    orders, extras, latency, _, _ = act_detail(static, params, state, view, key)
     return orders, extras, latency
 
 
@@ -96,13 +97,14 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
     :mod:`qtgjax.sim.venues`) and merged with its resting orders. A family sees its own
     resting orders folded over the venues ([N, S, O]). Also returns, per family,
     int32[N, S, V * O]: the lots of an order that the position limit cut to nothing, else 0
-    (what ``fills.parquet`` reports as rejected)."""
+    (what ``fills.parquet`` reports as rejected), and, with latency, per family the
+    :class:`~qtgjax.sim.latency.Transit` of its messages (None without latency)."""
     keys = jax.random.split(key, len(static.families))
     venues, n_venues, delay = venue_params(static, params), static.n_venues, static.max_delay
     if delay:  # orders in flight and stale views (qtgjax.sim.latency)
         lat_keys = jax.random.split(jax.random.fold_in(key, LATENCY_STREAM), len(static.families))
         views = push_view(state.latency.views, view, state.tick, delay)
-    orders, extras, flights, counts, limited = [], [], [], [], []
+    orders, extras, flights, counts, limited, transit = [], [], [], [], [], []
     for i, spec in enumerate(static.families):
         acct, limits = state.accounts[i], params.accounts[i]
         own = acct.replace(orders=fold_orders(acct.orders, n_venues))
@@ -117,7 +119,7 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
         )
         intent = route(intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues)
         if ringed:
-            intent, flight, count = send_and_deliver(
+            intent, flight, count, lost = send_and_deliver_detail(
                 state.latency.inflight[i],
                 intent,
                 state.tick,
@@ -129,9 +131,11 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
             )
             flights.append(flight)
             counts.append(count)
+            transit.append(lost)
         elif delay:  # no profile: at the venues at once, nothing in the rings
             flights.append(None)
             counts.append(direct_counts(intent, n_venues))
+            transit.append(no_transit(intent))
         merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
         merged = limit_total(merged, acct.position, limits.max_position, n_venues)
         orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
@@ -139,13 +143,14 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
         want = jnp.where(intent.replace, intent.qty, acct.orders.qty)
         limited.append(jnp.where(merged.qty == 0, want, 0))
     if not delay:
-        return tuple(orders), tuple(extras), None, tuple(limited)
+        return tuple(orders), tuple(extras), None, tuple(limited), None
     record = LatencyRecord(*(jnp.stack([c[k] for c in counts]) for k in range(4)))  # [F, V]
     return (
         tuple(orders),
         tuple(extras),
         (LatencyState(tuple(flights), views), record),
         tuple(limited),
+        tuple(transit),
     )
 
 
@@ -432,9 +437,10 @@ def step(static: SimStatic, params: SimParams, state: SimState, key) -> tuple[Si
 
 
 def step_book(static: SimStatic, params: SimParams, state: SimState, key):
-    """:func:`step`, also returning ``(residual, anchor)``: the residual book after the
-    auction (LevelTotals int32[S, K]) and the anchor of the grid it was cleared on (int32[S])
-    — what the per-level depth record (:mod:`qtgjax.sim.depth`) reads (one venue only)."""
+    """:func:`step`, also returning ``(residual, anchor)``: the residual books after the
+    auctions (LevelTotals int32[V * S, K], venue-major) and the anchors of the grids they
+    were cleared on (int32[V * S]) — what the per-level depth record
+    (:mod:`qtgjax.sim.depth`) reads."""
     new_state, record, detail = step_detail(static, params, state, key)
     return new_state, record, (detail.residual, detail.anchor)
 
@@ -451,6 +457,8 @@ class TickDetail(NamedTuple):
         price: int32[V * S] clearing price of each book (0 when nothing traded).
         dropped: per family, int32[N, S, V * O] lots of orders cancelled as off the grid.
         limited: per family, int32[N, S, V * O] lots the position limit cut to nothing.
+        transit: per family, the :class:`~qtgjax.sim.latency.Transit` of its messages
+            (None without latency).
     """
 
     residual: LevelTotals
@@ -461,6 +469,7 @@ class TickDetail(NamedTuple):
     price: jnp.ndarray
     dropped: tuple
     limited: tuple
+    transit: tuple | None = None
 
 
 def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
@@ -468,7 +477,7 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     k_act, k_fund = jax.random.split(key)
     n_venues = static.n_venues
     view = observe(state, params)
-    orders, extras, latency, limited = act_detail(static, params, state, view, k_act)
+    orders, extras, latency, limited, transit = act_detail(static, params, state, view, k_act)
     vm = state.market.venues
     anchor = vm.anchor.reshape(-1)
     if static.order_types:  # typed orders (one venue): qtgjax.sim.order_flow
@@ -516,6 +525,6 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
     resting = tuple(a.orders for a in state.accounts)
     detail = TickDetail(
-        cleared.residual, anchor, resting, orders, fills, cleared.price, off_grid, limited
+        cleared.residual, anchor, resting, orders, fills, cleared.price, off_grid, limited, transit
     )
     return new_state, record, detail

@@ -44,6 +44,9 @@ class SimStatic:
             and then compiled out.
         agent_pnl: write ``agent_pnl.parquet``, one row per agent (``record.agent_pnl``);
             built from the initial and final state, it changes nothing in the tick.
+        agent_risk: carry each agent's trading-account statistics through the scan
+            (:mod:`qtgjax.sim.agent_risk`, ``record.agent_risk``): per-agent Sharpe, Sortino
+            and drawdown of trading P&L; off by default, and then compiled out.
         order_types: sorted codes (:mod:`qtgjax.market.order_types`) of the order types
             the families place (their ``order_types`` config keys); empty when they place
             limit orders only, and then none of :mod:`qtgjax.sim.order_flow` is compiled.
@@ -61,6 +64,7 @@ class SimStatic:
     delayed: tuple[bool, ...] = static_field(default=())
     fills: FillsSpec = static_field(default=FillsSpec())
     agent_pnl: bool = static_field(default=False)
+    agent_risk: bool = static_field(default=False)
     order_types: tuple[int, ...] = static_field(default=())
 
     def route(self, family: int) -> str:

@@ -18,7 +18,7 @@ from qtgjax.agents.types import AccountParams
 from qtgjax.market.auction import prefix_sum
 from qtgjax.market.money import MAX_PRICE_TICKS
 from qtgjax.market.types import Accounts, OrderIntent, Orders
-from qtgjax.sim.settle import settle_fills, trading_fees
+from qtgjax.sim.settle import order_fees, settle_fills, trading_fees
 from qtgjax.tree import pytree
 
 ROUTES = ("fixed", "best", "all", "smart")  # a family's routing rule (SimStatic.routes)
@@ -269,6 +269,15 @@ def settle_on_venues(acct: Accounts, orders: Orders, filled, price, limits, n_ve
         position=acct.position + done.position.reshape(n, n_venues, s).sum(1),
         orders=jax.tree.map(lambda x: slot_major(x, n_venues), done.orders),
     )
+
+
+def fees_per_order(orders: Orders, filled, price, limits, n_venues: int):
+    """int32[N, S, V * O] fee of each of a family's orders' fills at the clearing prices
+    int32[V * S] of the books, ``limits`` its :func:`venue_limits` (what
+    :func:`settle_on_venues` charges, order by order)."""
+    books = jax.tree.map(lambda x: venue_major(x, n_venues), orders)
+    fees = order_fees(books, venue_major(filled, n_venues), price, limits)
+    return slot_major(fees, n_venues)
 
 
 def consolidate(vm: VenueMarket, volume, price):
