@@ -184,6 +184,15 @@ def test_typed_auction_invariants(book):
         assert all((s > 0) == (t > 0) for s, t in zip(shown, true, strict=True))
 
 
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_books())
+def test_typed_auction_jit_matches_disable_jit(book):
+    got = run_engine(book)
+    with jax.disable_jit():
+        eager = run_engine(book)
+    assert got == eager
+
+
 def test_hand_examples():
     """Hand-computed: FOK killed and cleared again; post-only cancelled at the clearing
     price; a triggered stop trades as a market order; an iceberg refills."""
