@@ -366,3 +366,33 @@ def test_reactive_price_triggers_become_resting_stop_orders():
         spec, params, extra, acct.replace(orders=resting), market, jax.random.key(2)
     )
     assert not np.asarray(again.replace).any(), "armed stops rest until they fire"
+
+
+def test_ex_dividend_lowers_stop_triggers_of_live_orders():
+    import qtgjax
+    from qtgjax.config.build import build
+    from qtgjax.sim.fundamentals import dividend_ticks, ex_dividend
+    from qtgjax.sim.rollout import init_state
+
+    built = build(
+        qtgjax.load_config(
+            ["ticks=5", "scenarios=1", "fundamentals.dividend_period=1"], config_name="order_types"
+        )
+    )
+    state = init_state(built.static, built.params, jax.random.key(0))
+    i = [s.name for s in built.static.families].index("reactive")
+    orders = state.accounts[i].orders
+    live = jnp.arange(orders.qty.shape[0])[:, None, None] % 2 == 0  # every other agent
+    orders = orders.replace(
+        qty=jnp.where(live, 3, 0),
+        stop_price=jnp.full_like(orders.qty, 10_050),
+        order_type=jnp.full_like(orders.qty, ot.STOP),
+    )
+    accounts = list(state.accounts)
+    accounts[i] = accounts[i].replace(orders=orders)
+    state = state.replace(tick=jnp.int32(1), accounts=tuple(accounts))
+    drop = int(dividend_ticks(state.fundamentals)[0])
+    assert drop > 0
+    after = np.asarray(ex_dividend(state, built.params).accounts[i].orders.stop_price)
+    want = np.where(np.asarray(live), 10_050 - drop, 10_050)
+    assert (after == np.broadcast_to(want, after.shape)).all()
