@@ -91,6 +91,7 @@ def engine(n_levels: int):
             cleared.volume[0],
             cleared.residual.buy[0],
             cleared.residual.sell[0],
+            after.refilled[0][:, 0, 0],
         )
 
     return jax.jit(run)
@@ -120,7 +121,9 @@ def run_engine(book):
         return np.int32(0 if level is None else base + level)
 
     out = engine(k)(cols, price(book["last"]), price(book["bid"]), price(book["ask"]))
-    fills, kept, shown, types, clear_price, volume, res_buy, res_sell = (np.asarray(x) for x in out)
+    fills, kept, shown, types, clear_price, volume, res_buy, res_sell, refilled = (
+        np.asarray(x) for x in out
+    )
     assert not fills[n:].any() and not kept[n:].any()
     level = int(clear_price) - base if int(volume) > 0 else -1
     return dict(
@@ -132,6 +135,7 @@ def run_engine(book):
         types=types[:n].tolist(),
         shown_buy=res_buy.tolist(),
         shown_sell=res_sell.tolist(),
+        refilled=refilled[:n].tolist(),
     )
 
 
@@ -140,7 +144,8 @@ def run_engine(book):
 def test_typed_auction_matches_reference(book):
     got = run_engine(book)
     want = ref.clear_typed_book(book)
-    for key in ("level", "volume", "filled", "rest", "shown", "types", "shown_buy", "shown_sell"):
+    keys = ("level", "volume", "filled", "rest", "shown", "types", "shown_buy", "shown_sell")
+    for key in (*keys, "refilled"):
         assert got[key] == getattr(want, key), key
 
 
@@ -233,7 +238,7 @@ def test_hand_examples():
     got = run_engine(book)
     assert got["types"][2] == ot.STOP_FIRED
     assert got["level"] == 5 and got["filled"] == [1, 0, 3, 2]
-    assert got["rest"] == [0, 0, 0, 4] and got["shown"][3] == 2
+    assert got["rest"] == [0, 0, 0, 4] and got["shown"][3] == 2 and got["refilled"][3]
     assert got["shown_sell"][5] == 2 and sum(got["shown_buy"]) == 0
 
 
