@@ -180,6 +180,7 @@ class TypedResult:
     levels: list[int]  # limit levels in the auction (pegs re-priced, markets at the edges)
     shown_buy: list[int]  # market data: lots per level shown after the auction
     shown_sell: list[int]
+    refilled: list[bool]  # icebergs shown again (they lose their time priority)
 
 
 def _is_buy_level_on_grid(lvl: int, buy: bool, n_levels: int) -> bool:
@@ -266,7 +267,7 @@ def clear_typed_book(book: dict) -> TypedResult:
     fresh = [types[i] == POST_ONLY and ages[i] == 0 and qty[i] > 0 for i in range(n)]
     po_sells = [levels[i] for i in range(n) if fresh[i] and not buy[i]]
     po_buys = [levels[i] for i in range(n) if fresh[i] and buy[i]]
-    rest, shown = [], []
+    rest, shown, refilled = [], [], []
     shown_buy, shown_sell = [0] * k, [0] * k
     for i in range(n):
         f = filled[i]
@@ -281,17 +282,28 @@ def clear_typed_book(book: dict) -> TypedResult:
                 cross = any(levels[i] <= b for b in bounds)
         left = 0 if off or cross or types[i] in (MARKET, IOC, FOK, STOP_FIRED) else qty[i] - f
         rest.append(left)
-        now = 0
+        now, again = 0, False
         if types[i] == ICEBERG:
             now = min(book["shown"][i] - f, left)
             if now <= 0 and left > 0:
-                now = min(book["display"][i], left)
+                now, again = min(book["display"][i], left), True
             now = max(now, 0)
         shown.append(now)
+        refilled.append(again)
         # market data: what rests, an iceberg only with its shown lots, no waiting stop
         if types[i] not in (STOP, STOP_LIMIT):
             side = shown_buy if buy[i] else shown_sell
             side[grid_levels[i]] += now if types[i] == ICEBERG else left
     return TypedResult(
-        result.level, result.volume, filled, rest, shown, types, ages, levels, shown_buy, shown_sell
+        result.level,
+        result.volume,
+        filled,
+        rest,
+        shown,
+        types,
+        ages,
+        levels,
+        shown_buy,
+        shown_sell,
+        refilled,
     )

@@ -91,6 +91,7 @@ def engine(n_levels: int):
             cleared.volume[0],
             cleared.residual.buy[0],
             cleared.residual.sell[0],
+            after.refilled[0][:, 0, 0],
         )
 
     return jax.jit(run)
@@ -120,7 +121,9 @@ def run_engine(book):
         return np.int32(0 if level is None else base + level)
 
     out = engine(k)(cols, price(book["last"]), price(book["bid"]), price(book["ask"]))
-    fills, kept, shown, types, clear_price, volume, res_buy, res_sell = (np.asarray(x) for x in out)
+    fills, kept, shown, types, clear_price, volume, res_buy, res_sell, refilled = (
+        np.asarray(x) for x in out
+    )
     assert not fills[n:].any() and not kept[n:].any()
     level = int(clear_price) - base if int(volume) > 0 else -1
     return dict(
@@ -132,6 +135,7 @@ def run_engine(book):
         types=types[:n].tolist(),
         shown_buy=res_buy.tolist(),
         shown_sell=res_sell.tolist(),
+        refilled=refilled[:n].tolist(),
     )
 
 
@@ -140,7 +144,8 @@ def run_engine(book):
 def test_typed_auction_matches_reference(book):
     got = run_engine(book)
     want = ref.clear_typed_book(book)
-    for key in ("level", "volume", "filled", "rest", "shown", "types", "shown_buy", "shown_sell"):
+    keys = ("level", "volume", "filled", "rest", "shown", "types", "shown_buy", "shown_sell")
+    for key in (*keys, "refilled"):
         assert got[key] == getattr(want, key), key
 
 
@@ -184,6 +189,15 @@ def test_typed_auction_invariants(book):
         assert all((s > 0) == (t > 0) for s, t in zip(shown, true, strict=True))
 
 
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_books())
+def test_typed_auction_jit_matches_disable_jit(book):
+    got = run_engine(book)
+    with jax.disable_jit():
+        eager = run_engine(book)
+    assert got == eager
+
+
 def test_hand_examples():
     """Hand-computed: FOK killed and cleared again; post-only cancelled at the clearing
     price; a triggered stop trades as a market order; an iceberg refills."""
@@ -224,7 +238,7 @@ def test_hand_examples():
     got = run_engine(book)
     assert got["types"][2] == ot.STOP_FIRED
     assert got["level"] == 5 and got["filled"] == [1, 0, 3, 2]
-    assert got["rest"] == [0, 0, 0, 4] and got["shown"][3] == 2
+    assert got["rest"] == [0, 0, 0, 4] and got["shown"][3] == 2 and got["refilled"][3]
     assert got["shown_sell"][5] == 2 and sum(got["shown_buy"]) == 0
 
 
@@ -357,3 +371,33 @@ def test_reactive_price_triggers_become_resting_stop_orders():
         spec, params, extra, acct.replace(orders=resting), market, jax.random.key(2)
     )
     assert not np.asarray(again.replace).any(), "armed stops rest until they fire"
+
+
+def test_ex_dividend_lowers_stop_triggers_of_live_orders():
+    import qtgjax
+    from qtgjax.config.build import build
+    from qtgjax.sim.fundamentals import dividend_ticks, ex_dividend
+    from qtgjax.sim.rollout import init_state
+
+    built = build(
+        qtgjax.load_config(
+            ["ticks=5", "scenarios=1", "fundamentals.dividend_period=1"], config_name="order_types"
+        )
+    )
+    state = init_state(built.static, built.params, jax.random.key(0))
+    i = [s.name for s in built.static.families].index("reactive")
+    orders = state.accounts[i].orders
+    live = jnp.arange(orders.qty.shape[0])[:, None, None] % 2 == 0  # every other agent
+    orders = orders.replace(
+        qty=jnp.where(live, 3, 0),
+        stop_price=jnp.full_like(orders.qty, 10_050),
+        order_type=jnp.full_like(orders.qty, ot.STOP),
+    )
+    accounts = list(state.accounts)
+    accounts[i] = accounts[i].replace(orders=orders)
+    state = state.replace(tick=jnp.int32(1), accounts=tuple(accounts))
+    drop = int(dividend_ticks(state.fundamentals)[0])
+    assert drop > 0
+    after = np.asarray(ex_dividend(state, built.params).accounts[i].orders.stop_price)
+    want = np.where(np.asarray(live), 10_050 - drop, 10_050)
+    assert (after == np.broadcast_to(want, after.shape)).all()

@@ -13,12 +13,13 @@ code  name          rule
 3     fok           fill-or-kill (all-or-none): fills its whole quantity in the auction or
                     nothing, then is gone (see :func:`qtgjax.sim.order_flow.clear_typed`)
 4     post_only     never takes: in the tick it is placed it is not in the auction; after
-                    the auction it joins the book if its limit is strictly better than
-                    neither the clearing price (when the book traded), nor the residual
-                    best quote of the other side, nor any other new post-only order of the
-                    other side (a buy strictly below all of them, a sell strictly above);
-                    otherwise it is cancelled (reason: post-only would cross). From its
-                    second tick on it is a resting limit order (age >= 1: a maker).
+                    the auction (and after the rests of market / IOC / FOK orders are
+                    cancelled) it joins the book only if it crosses nothing: a buy
+                    strictly below the clearing price (when the book traded), the best
+                    resting ask and every other new post-only sell; a sell strictly above
+                    the same on the bid side; otherwise it is cancelled (reason: post-only
+                    would cross). From its second tick on it is a resting limit order
+                    (age >= 1: a maker).
 5     stop          waits outside the book (not in the auction, not in market data) until
                     the last price at the start of a tick is at or above ``stop_price``
                     (buy) / at or below it (sell); it then enters that tick's auction as a

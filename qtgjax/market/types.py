@@ -24,9 +24,10 @@ class Orders:
         qty: int32[N, S, O] lots, >= 0 (0 = no order).
         is_buy: bool[N, S, O] side.
         age: int32[N, S, O] ticks the order has rested in the book (0 = new this tick).
-        order_type: int32[N, S, O] order type code (:mod:`qtgjax.market.order_types`);
-            None in a market of limit orders only (``SimStatic.order_types`` empty), and
-            then the four fields below are None too.
+        order_type: int32[N, S, O] order type code (:mod:`qtgjax.market.order_types`:
+            0..9 as placed, 10 / 11 a stop / stop-limit that fired); None in a market of
+            limit orders only (``SimStatic.order_types`` empty), and then the four fields
+            below are None too.
         stop_price: int32[N, S, O] ticks, the trigger of a stop / stop-limit order.
         peg_offset: int32[N, S, O] ticks, a pegged order's distance from its reference.
         display: int32[N, S, O] lots an iceberg shows at most.
