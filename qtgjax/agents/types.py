@@ -184,6 +184,14 @@ class Family(abc.ABC):
         """Family-specific per-agent state (a pytree of [N, ...] arrays); none by default."""
         return ()
 
+    def venue_choice(self, spec: FamilySpec, extra: Any) -> jax.Array | None:
+        """With several venues: int32[N, S, O], the venue each order slot of this tick
+        goes to, read from the family's state before :meth:`act` (a value outside
+        [0, V), e.g. -1, follows the family's route); None (the default): every order
+        follows the route (``families.NAME.route``). The ``learner`` family returns the
+        venues its RL environment chose."""
+        return None
+
     @abc.abstractmethod
     def act(
         self,

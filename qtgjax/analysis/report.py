@@ -144,13 +144,15 @@ def depth_figure(study: Study):
 
 def latency_sections(study: Study, folder: Path) -> list[str]:
     """Realised delay per family x venue and over time, and the message counts, when the
-    folder has ``latency.parquet`` (a market with latency)."""
+    folder has ``latency.parquet`` (a market with latency); the latency-arbitrage study's
+    table and figure for a study with a ``venue_arbitrage`` family."""
     from qtgjax.analysis.latency import delay_heatmap, delay_over_time, latency_totals
 
+    study_parts = arbitrage_sections(study, folder)
     try:
         latency = study.scan("latency")
-    except ResultsError:
-        return []
+    except ResultsError:  # e.g. a study folder: its chunks keep no latency table
+        return ["<h2>Latency</h2>", *study_parts] if study_parts else []
     totals = latency_totals(latency)
     return [
         "<h2>Latency</h2><p class='note'>Order messages per family and venue, over all "
@@ -159,6 +161,43 @@ def latency_sections(study: Study, folder: Path) -> list[str]:
         html_table(totals),
         f"<img src='{save(delay_heatmap(totals), folder, 'latency_heatmap.png')}'>",
         f"<img src='{save(delay_over_time(latency), folder, 'latency_over_time.png')}'>",
+        *study_parts,
+    ]
+
+
+def arbitrage_sections(study: Study, folder: Path) -> list[str]:
+    """The latency-arbitrage study's table and figure (``latency_arbitrage.png``): for a
+    sweep with a ``venue_arbitrage`` family, its and the other trading families' P&L,
+    spread and volume per grid point, against the first numeric grid axis (one line per
+    value of another), with percentile bootstrap intervals over seeds."""
+    from qtgjax.analysis.latency import ARBITRAGE_METRICS, arbitrage_figure, arbitrage_table
+
+    if study.kind != "sweep":
+        return []
+    swept = study.manifest.get("swept") or {}
+    grid = [c for c in study.swept if isinstance(swept.get(c), dict) and "values" in swept[c]]
+    summary = study.summary()
+    xs = [c for c in numeric_swept(study, summary) if c in grid]
+    df = arbitrage_table(summary, study.scan("agents"), grid)
+    if df is None or not xs:
+        return []
+    x = xs[0]
+    hue = hue_for(x, [c for c in grid if c != x], summary)
+    cells = [
+        pl.format(
+            "{} [{}, {}]", *[pl.col(f"{m}{e}").round_sig_figs(4) for e in ("", "_lo", "_hi")]
+        ).alias(m)
+        for m in ARBITRAGE_METRICS
+    ]
+    wide = df.select(*grid, "seeds", *cells)
+    name = save(arbitrage_figure(df, x, hue), folder, "latency_arbitrage.png")
+    return [
+        "<h3>Latency arbitrage</h3><p class='note'>Per point: the arbitrage families' P&amp;L "
+        "per agent, the other trading families' (mean of their P&amp;L per agent), spread "
+        "and volume; mean over seeds with a 95% percentile bootstrap interval "
+        "(2,000 resamples).</p>",
+        html_table(wide),
+        f"<img src='{name}'>",
     ]
 
 

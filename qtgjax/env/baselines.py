@@ -90,15 +90,17 @@ def _constant(env, row):
 
 @register("execution", "twap")
 def twap(env):
-    """Due lots every tick (size index round(1 / size_step)), marketable limit."""
+    """Due lots every tick (size index round(1 / size_step)), marketable limit; with
+    several venues, through the learner family's router (venue index V)."""
     task = env.task
 
     def policy(key, obs, state, params):
         size = jnp.round(1.0 / params.task.size_step).astype(jnp.int32)
         size = jnp.clip(size, 0, task.n_sizes - 1)
         price = min(task.n_passive + TWAP_AGGRESSION, task.n_prices - 1)
-        row = jnp.stack([size, jnp.int32(price)])
-        return _shape(env, jnp.broadcast_to(row, (env.n_learners, 2)))
+        router = [jnp.int32(task.n_venues)] if task.n_venues > 1 else []
+        row = jnp.stack([size, jnp.int32(price), *router])
+        return _shape(env, jnp.broadcast_to(row, (env.n_learners, row.shape[0])))
 
     return policy
 

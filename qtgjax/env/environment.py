@@ -118,7 +118,8 @@ class MarketEnv:
         view = observe(state.sim, params.sim)
         before = learner_accounts(state.sim, self.learner)
         intent = self.task.intent(action, state.task, before, view, state.t, params.task)
-        sim = with_intent(state.sim, self.learner, intent)
+        venue = self.task.order_venues(action) if self.static.n_venues > 1 else None
+        sim = with_intent(state.sim, self.learner, intent, venue)
         sim, _ = tick_step(self.static, params.sim, sim, key)
         after = learner_accounts(sim, self.learner)
         view = observe(sim, params.sim)

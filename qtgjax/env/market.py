@@ -37,16 +37,22 @@ DEFAULT_MARKET: tuple[str, ...] = (
 )
 
 
-def build_market(n_learners: int, overrides: Sequence[str] = ()) -> Built:
+def build_market(
+    n_learners: int, overrides: Sequence[str] = (), config_name: str = "config"
+) -> Built:
     """Validated static shapes and params of the env market with ``n_learners`` learners;
     ``overrides`` are Hydra ``key=value`` strings applied after :data:`DEFAULT_MARKET`;
-    ``~agents@families.NAME`` removes a family (and the defaults' settings of it)."""
+    ``~agents@families.NAME`` removes a family (and the defaults' settings of it).
+    ``config_name`` is the market config the overrides apply to (``conf/NAME.yaml``):
+    ``venues`` gives the three-venue market of ``qtgjax-run --config-name venues`` (its
+    venues, latency profiles and arbitrage families) cut to the env market's one symbol."""
     cfg = load_config(
         [
             *_without_removed(overrides),
             "+agents@families.learner=learner",
             f"families.learner.n_agents={n_learners}",
-        ]
+        ],
+        config_name=config_name,
     )
     return build(cfg)
 
@@ -78,14 +84,16 @@ def learner_index(static: SimStatic) -> int:
 
 
 def learner_accounts(sim: SimState, index: int) -> Accounts:
-    """The learners' accounts: cash Money[L], position int32[L, S], resting orders."""
+    """The learners' accounts: cash Money[L], position int32[L, S], resting orders as the
+    books hold them, [L, S, V * 2] (slot ``v * 2 + o`` is slot ``o`` on venue ``v``)."""
     return sim.accounts[index]
 
 
-def with_intent(sim: SimState, index: int, intent: OrderIntent) -> SimState:
-    """The market state with the learners' orders [L, S, 2] pending for the next tick."""
+def with_intent(sim: SimState, index: int, intent: OrderIntent, venue=None) -> SimState:
+    """The market state with the learners' orders [L, S, 2] pending for the next tick, each
+    on its ``venue`` (int32[L, S, 2], -1 = the learner family's route; None: all routed)."""
     extras = list(sim.extras)
-    extras[index] = set_pending(extras[index], intent)
+    extras[index] = set_pending(extras[index], intent, venue)
     return sim.replace(extras=tuple(extras))
 
 

@@ -62,6 +62,7 @@ def make(
     n_learners: int = 1,
     market: Sequence[str] = (),
     warmup: int = 50,
+    market_config: str = "config",
     **overrides,
 ) -> tuple[MarketEnv, EnvParams]:
     """Build the env ``name`` on the env market and its default params.
@@ -73,6 +74,9 @@ def make(
         market: Hydra ``key=value`` overrides of the market (on top of
             :data:`qtgjax.env.market.DEFAULT_MARKET`), e.g. ``["families.noise.n_agents=200"]``.
         warmup: ticks ``reset`` runs before the first episode (indicators need about 40).
+        market_config: the market config ``market`` applies to (``conf/NAME.yaml``);
+            ``"venues"``: the three-venue market with latency (``conf/venues.yaml``), on
+            which the execution task's action also chooses the venue.
         **overrides: the task's static sizes (e.g. ``n_prices=8``) and numbers
             (e.g. ``target=300, horizon=40``); see the task's class.
 
@@ -86,9 +90,14 @@ def make(
         raise KeyError(f"{name}: unknown option {unknown[0]!r}; allowed: {allowed}")
     if n_learners < 1 or warmup < 0:
         raise ValueError(f"n_learners must be >= 1 and warmup >= 0, got {n_learners}, {warmup}")
-    built = build_market(n_learners, market)
+    if isinstance(market, str):
+        raise TypeError(f"market: expected a list of key=value overrides, got {market!r}")
+    built = build_market(n_learners, market, market_config)
+    static = built.static
     sizes = {k: int(v) for k, v in overrides.items() if k in cls.static_names()}
-    task = cls(n_learners=n_learners, n_symbols=built.static.n_symbols, **sizes)
+    task = cls(
+        n_learners=n_learners, n_symbols=static.n_symbols, n_venues=static.n_venues, **sizes
+    )
     defaults = task.default_params()
     numbers = {
         k: jnp.broadcast_to(jnp.asarray(v), jnp.shape(getattr(defaults, k))).astype(

@@ -114,10 +114,12 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
             seen = stale_view(views, state.tick, lat.data_delay, delay)
         else:
             seen = view
-        intent, extra = get_family(spec.kind).act(
-            spec, params.strategies[i], state.extras[i], own, seen, keys[i]
+        family = get_family(spec.kind)
+        chosen = family.venue_choice(spec, state.extras[i]) if n_venues > 1 else None
+        intent, extra = family.act(spec, params.strategies[i], state.extras[i], own, seen, keys[i])
+        intent = route(
+            intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues, chosen
         )
-        intent = route(intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues)
         if ringed:
             intent, flight, count, lost = send_and_deliver_detail(
                 state.latency.inflight[i],

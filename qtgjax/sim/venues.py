@@ -140,7 +140,9 @@ def fold_orders(orders: Orders, n_venues: int) -> Orders:
     return pick.replace(qty=split.qty.sum(2))
 
 
-def route(intent: OrderIntent, rule: str, home, view, taker_bps, n_venues: int) -> OrderIntent:
+def route(
+    intent: OrderIntent, rule: str, home, view, taker_bps, n_venues: int, chosen=None
+) -> OrderIntent:
     """Where a family's intent [N, S, O] goes: its [N, S, V * O] slots on the venues.
 
     Rules: ``fixed`` (the family's home venue), ``best`` (the venue with the best visible
@@ -149,11 +151,15 @@ def route(intent: OrderIntent, rule: str, home, view, taker_bps, n_venues: int) 
     venue: quoting everywhere), ``smart`` (split the lots over the venues by the depth
     each shows on the other side at a price within the order's limit after the venue's
     taker fee; the best-price venue when none does). A replaced slot is cancelled on the
-    venues it does not go to.
+    venues it does not go to. ``chosen`` (int32[N, S, O] or None, from
+    :meth:`~qtgjax.agents.types.Family.venue_choice`): an order whose chosen venue is in
+    [0, V) goes there whole, whatever the rule; the others follow the rule.
     """
     if n_venues == 1:
         return intent
     lots = venue_lots(intent, rule, home, view, taker_bps, n_venues)  # [N, S, V, O]
+    if chosen is not None:
+        lots = chosen_lots(intent.qty, chosen, lots, n_venues)
     n, s, o = intent.qty.shape
 
     def spread(x):
@@ -179,6 +185,16 @@ def venue_lots(intent: OrderIntent, rule: str, home, view, taker_bps, n_venues: 
     if rule == "best":
         return jnp.where(venues == best[:, :, None, :], qty, 0)
     return smart_split(intent, best, view, taker_bps, n_venues)
+
+
+def chosen_lots(qty, chosen, routed, n_venues: int):
+    """int32[N, S, V, O]: all of an order's lots ``qty`` [N, S, O] on its chosen venue
+    (``chosen`` int32[N, S, O] in [0, V)); ``routed`` lots where the choice is outside
+    [0, V) (-1: no choice)."""
+    venues = jnp.arange(n_venues, dtype=jnp.int32)[None, None, :, None]
+    pick = chosen[:, :, None, :]
+    whole = jnp.where(venues == pick, qty[:, :, None, :], 0)
+    return jnp.where((pick >= 0) & (pick < n_venues), whole, routed)
 
 
 def best_venue(is_buy, home, view):

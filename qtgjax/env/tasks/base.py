@@ -3,7 +3,9 @@
 A task is a frozen dataclass of static sizes (hashable) with a ``Params`` pytree of
 numbers. Its methods are pure: ``start`` opens an episode on the running market,
 ``intent`` turns actions into the learners' orders, ``update`` scores the tick, and
-``features`` gives the task's part of the observation. L = learners, S = symbols.
+``features`` gives the task's part of the observation. L = learners, S = symbols,
+V = venues (the learners' resting orders are [L, S, V * 2]: slot ``v * 2 + o`` is slot
+``o`` on venue ``v``; :meth:`Task.resting` folds them to [L, S, 2]).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from qtgjax.agents.common import clip_price
 from qtgjax.agents.families.learner import LEARNER_SLOTS
 from qtgjax.market import money
 from qtgjax.market.types import Accounts, MarketView, OrderIntent, Orders
+from qtgjax.sim.venues import fold_orders
 
 
 @dataclass(frozen=True)
@@ -27,10 +30,12 @@ class Task(abc.ABC):
     Attributes:
         n_learners: L learning agents (one ``learner`` family of L agents).
         n_symbols: S symbols of the market.
+        n_venues: V venues of the market (1: no ``venues`` section).
     """
 
     n_learners: int
     n_symbols: int
+    n_venues: int = 1
 
     name: ClassVar[str]
     Params: ClassVar[type]
@@ -89,6 +94,17 @@ class Task(abc.ABC):
     def intent(self, action, ts, acct: Accounts, view: MarketView, t, params) -> OrderIntent:
         """The learners' orders [L, S, 2] for this tick from actions int32[L, A]."""
 
+    def order_venues(self, action) -> jnp.ndarray | None:
+        """int32[L, S, 2]: the venue of each of this tick's orders, chosen by the actions
+        int32[L, A] (-1: the learner family's route); None (the default): every order
+        follows the route. Only a market with several venues reads it."""
+        return None
+
+    def resting(self, acct: Accounts) -> Orders:
+        """The learners' resting orders folded over the venues, [L, S, 2] (lots summed;
+        price, side and age of the slot on its first venue with lots)."""
+        return fold_orders(acct.orders, self.n_venues)
+
     @abc.abstractmethod
     def update(self, ts, before: Accounts, after: Accounts, view: MarketView, t, params):
         """(episode state, reward float32[L], done bool[], metrics {name: [L]}) after a tick;
@@ -104,7 +120,8 @@ class Task(abc.ABC):
 
     @classmethod
     def static_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls) if f.name not in ("n_learners", "n_symbols"))
+        market = ("n_learners", "n_symbols", "n_venues")  # set by make from the market
+        return tuple(f.name for f in fields(cls) if f.name not in market)
 
 
 def cash_change(before: Accounts, after: Accounts) -> jnp.ndarray:
@@ -120,12 +137,25 @@ def far_touch(view: MarketView, is_buy) -> jnp.ndarray:
     return jnp.where(is_buy, ask[None, :], bid[None, :])
 
 
-def quote_intent(price, qty, is_buy, resting: Orders) -> OrderIntent:
+def quote_intent(
+    price, qty, is_buy, resting: Orders, n_venues: int = 1, venue=None
+) -> OrderIntent:
     """Intent from per-slot orders [L, S, 2]; an order identical to the one resting in
-    its slot (price, side, lots) is kept, so it keeps its time priority and maker fee."""
+    its slot (price, side, lots, over all venues) is kept, so it keeps its time priority
+    and maker fee. ``resting``: the learners' orders as the books hold them,
+    [L, S, V * 2]. ``venue`` (int32[L, S, 2] or None): where each order goes; an order
+    sent to venue v in [0, V) is kept only if all of the slot's resting lots are on v
+    (else it moves there: cancelled elsewhere, placed anew)."""
     price = clip_price(price)
     qty = jnp.maximum(qty, 0).astype(jnp.int32)
-    same = (resting.price == price) & (resting.is_buy == is_buy) & (resting.qty == qty)
+    folded = fold_orders(resting, n_venues)
+    same = (folded.price == price) & (folded.is_buy == is_buy) & (folded.qty == qty)
+    if venue is not None and n_venues > 1:
+        n, s, vo = resting.qty.shape
+        lots = resting.qty.reshape(n, s, n_venues, vo // n_venues)
+        venues = jnp.arange(n_venues)[None, None, :, None]
+        elsewhere = ((lots > 0) & (venues != venue[:, :, None, :])).any(2)
+        same = same & ((venue < 0) | (venue >= n_venues) | ~elsewhere)
     return OrderIntent(price, qty, is_buy, ~(same & (qty > 0)))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from qtgjax.agents.families.learner import LEARNER_SLOTS
 from qtgjax.env.features import PRICE_SCALE
 from qtgjax.env.tasks.base import Task, cash_change, far_touch, quote_intent, single_order
 from qtgjax.market.money import Money
@@ -60,7 +61,11 @@ class ExecutionTask(Task):
     ``schedule`` ((executed - Q t / T) / Q: > 0 ahead of the linear TWAP schedule),
     ``side`` (+1 buy, -1 sell), ``drift`` (side * (mid - arrival) / 10 ticks: > 0 the price
     has moved against the order) and ``resting`` (lots of the learner's order resting in
-    the book / Q). Everything is clipped to [-10, 10].
+    the books / Q). With V > 1 venues, 3 more per venue v (venue-major): ``touch_gap_v``
+    (side * (venue v's far touch - the consolidated far touch) / 10 ticks: 0 on the best
+    venue, > 0 worse; 0 where venue v shows no price on that side), ``depth_v`` (lots on
+    the other side of venue v's book / Q: 0 = no price there) and ``resting_v`` (the
+    learner's lots resting on venue v / Q). Everything is clipped to [-10, 10].
 
     **Action** (MultiDiscrete [n_sizes, n_prices]): the child order of this tick.
     ``size`` i: lots = round(i * size_step * due), cut to the remaining lots, where
@@ -70,6 +75,14 @@ class ExecutionTask(Task):
     ask for a buy and the best bid for a sell, so j = n_passive is marketable at the touch,
     larger j crosses deeper, smaller j rests passively inside or behind the spread. An
     order identical to the resting one keeps its time priority (and maker fee).
+
+    **Venue** (only with V > 1 venues: MultiDiscrete [n_sizes, n_prices, V + 1]): a third
+    component ``venue`` k < V sends the whole child order to venue k, priced from that
+    venue's far touch (the consolidated one where venue k shows no price on that side);
+    k = V leaves it to the learner family's router (``route: smart``, on the consolidated
+    far touch). A kept order must rest on the chosen venue alone: choosing another venue
+    moves it (cancelled where it rests, placed anew there). With one venue the action,
+    observation and every number are those of the single-venue task.
 
     **Reward** (per tick, in ticks per lot of Q): -(cost of this tick's fills) / Q with
     cost = -(cash change + lots bought * arrival), i.e. side * lots * (price - arrival)
@@ -96,11 +109,26 @@ class ExecutionTask(Task):
 
     @property
     def action_nvec(self):
-        return (self.n_sizes, self.n_prices)
+        sizes = (self.n_sizes, self.n_prices)
+        return sizes if self.n_venues == 1 else (*sizes, self.n_venues + 1)
 
     @property
     def n_features(self):
-        return 6
+        return 6 if self.n_venues == 1 else 6 + 3 * self.n_venues
+
+    def chosen_venue(self, action):
+        """int32[L]: the venue each learner's action sends its order to, -1 for the router
+        (None with one venue)."""
+        if self.n_venues == 1:
+            return None
+        return jnp.where(action[:, 2] < self.n_venues, action[:, 2], -1).astype(jnp.int32)
+
+    def order_venues(self, action):
+        venue = self.chosen_venue(action)
+        if venue is None:
+            return None
+        shape = (self.n_learners, self.n_symbols, LEARNER_SLOTS)
+        return jnp.broadcast_to(venue[:, None, None], shape)
 
     def default_params(self):
         return ExecutionParams(
@@ -136,9 +164,15 @@ class ExecutionTask(Task):
         qty = jnp.clip(jnp.round(mult * due).astype(jnp.int32), 0, remaining)
         is_buy = ts.side > 0
         offset = action[:, 1] - self.n_passive
-        price = far_touch(view, is_buy[:, None])[:, 0] + ts.side * offset
+        touch = far_touch(view, is_buy[:, None])[:, 0]
+        venue = self.chosen_venue(action)
+        if venue is not None:
+            on_venue = venue_touch(view, is_buy)  # [L, V]
+            pick = jnp.take_along_axis(on_venue, jnp.maximum(venue, 0)[:, None], 1)[:, 0]
+            touch = jnp.where((venue >= 0) & (pick > 0), pick, touch)
+        price = touch + ts.side * offset
         slots = single_order(price, qty, is_buy, self.n_symbols)
-        return quote_intent(*slots, acct.orders)
+        return quote_intent(*slots, acct.orders, self.n_venues, self.order_venues(action))
 
     def update(self, ts, before, after, view, t, params):
         target = params.target.astype(jnp.float32)
@@ -162,7 +196,7 @@ class ExecutionTask(Task):
         executed = self.executed(ts, acct).astype(jnp.float32)
         horizon = params.horizon.astype(jnp.float32)
         schedule = target * t.astype(jnp.float32) / horizon
-        resting = acct.orders.qty[:, 0, 0].astype(jnp.float32)
+        resting = self.resting(acct).qty[:, 0, 0].astype(jnp.float32)
         cols = [
             jnp.maximum(target - executed, 0.0) / target,
             jnp.broadcast_to((horizon - t) / horizon, executed.shape),
@@ -171,4 +205,29 @@ class ExecutionTask(Task):
             ts.side * (view.mid[0] - ts.arrival) / PRICE_SCALE,
             resting / target,
         ]
-        return jnp.stack(cols, axis=-1)
+        own = jnp.stack(cols, axis=-1)
+        if self.n_venues == 1:
+            return own
+        return jnp.concatenate([own, self.venue_features(ts, acct, view, target)], -1)
+
+    def venue_features(self, ts, acct, view, target):
+        """float32[L, 3 V]: touch_gap, depth and resting per venue (see the class)."""
+        is_buy = ts.side > 0
+        touch = far_touch(view, is_buy[:, None])[:, 0].astype(jnp.float32)  # [L]
+        on_venue = venue_touch(view, is_buy)  # [L, V]
+        gap = jnp.where(
+            on_venue > 0, ts.side[:, None] * (on_venue - touch[:, None]) / PRICE_SCALE, 0.0
+        )
+        v = view.venues
+        depth = jnp.where(is_buy[:, None], v.ask_depth[:, 0], v.bid_depth[:, 0])  # [L, V]
+        n, s, vo = acct.orders.qty.shape
+        lots = acct.orders.qty.reshape(n, s, self.n_venues, vo // self.n_venues)[:, 0, :, 0]
+        cols = [gap, depth.astype(jnp.float32) / target, lots.astype(jnp.float32) / target]
+        return jnp.stack(cols, axis=-1).reshape(n, 3 * self.n_venues)
+
+
+def venue_touch(view, is_buy) -> jnp.ndarray:
+    """int32[L, V] far touch of symbol 0 on each venue: its best ask for a buy, its best
+    bid for a sell (0 where that side of the venue's book is empty)."""
+    v = view.venues
+    return jnp.where(is_buy[:, None], v.best_ask[None, :, 0], v.best_bid[None, :, 0])

@@ -124,7 +124,8 @@ class MarketMakingTask(Task):
         shape = (self.n_learners, self.n_symbols, 2)
         price = jnp.broadcast_to(price, shape)
         qty = jnp.where(own, qty, 0)
-        return quote_intent(price, qty, jnp.broadcast_to(is_buy, shape), acct.orders)
+        is_buy = jnp.broadcast_to(is_buy, shape)
+        return quote_intent(price, qty, is_buy, acct.orders, self.n_venues)
 
     def update(self, ts, before, after, view, t, params):
         mark = jnp.zeros((self.n_symbols,), jnp.float32).at[0].set(ts.mark)
@@ -140,7 +141,7 @@ class MarketMakingTask(Task):
     def features(self, ts, acct, view, t, params):
         unit = params.quote_unit.astype(jnp.float32)
         horizon = params.horizon.astype(jnp.float32)
-        resting = acct.orders.qty[:, 0, :].astype(jnp.float32) / unit  # (L, 2)
+        resting = self.resting(acct).qty[:, 0, :].astype(jnp.float32) / unit  # (L, 2)
         inventory = acct.position[:, 0].astype(jnp.float32) / params.inventory_limit
         time_left = jnp.broadcast_to((horizon - t) / horizon, inventory.shape)
         return jnp.stack([inventory, time_left, resting[:, 0], resting[:, 1]], axis=-1)

@@ -117,6 +117,7 @@ class TradingTask(Task):
             jnp.where(first, qty[..., None], 0),
             jnp.broadcast_to(is_buy[..., None], shape),
             acct.orders,
+            self.n_venues,
         )
 
     def update(self, ts, before, after, view, t, params):
