@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from qtgjax.market import order_types as ot
 from qtgjax.sim import fills as codes
 from qtgjax.sim.rollout import Rollout
 from qtgjax.sim.types import SimStatic
@@ -44,7 +45,7 @@ def fills_table(
     frames = []
     for f, r in zip(static.fills.families, rows, strict=True):
         n_slots = np.shape(r.lots)[-1] // n_venues
-        for status, mask, qty, price, buy, extra in order_events(r):
+        for status, mask, qty, price, buy, kind, extra in order_events(r):
             at = np.nonzero(mask)
             if not at[0].size:
                 continue
@@ -60,7 +61,7 @@ def fills_table(
                 "agent": agent,
                 "slot": (slot % n_slots).astype(np.int32),
                 "side": np.where(buy[at] > 0, "buy", "sell"),
-                "order_type": np.full(b.size, "limit"),
+                "order_type": type_names(kind, at),
                 "price": price * tick_size,
                 "lots": qty[at],
                 "status": np.full(b.size, status),
@@ -73,10 +74,28 @@ def fills_table(
     return pl.concat(frames).sort(*keys)
 
 
+# reason of the lots an order's type cancelled after the auction, by placed type
+KILLED = {
+    ot.MARKET: ("cancelled", "market_unfilled"),
+    ot.STOP: ("cancelled", "market_unfilled"),  # a fired stop is a market order
+    ot.IOC: ("cancelled", "ioc_unfilled"),
+    ot.FOK: ("cancelled", "fok_not_fillable"),
+    ot.POST_ONLY: ("rejected", "post_only_would_cross"),
+}
+
+
+def type_names(kind, at):
+    """The order type names of the rows at ``at`` (``kind``: placed type codes, None: all
+    limit orders)."""
+    if kind is None:
+        return np.full(at[0].size, "limit")
+    return np.asarray(ot.NAMES)[kind[at]]
+
+
 def order_events(r):
-    """(status, mask, lots, price, buy, extra columns) of each kind of event in one
-    family's FillRows (numpy arrays [B, R, n, S, V * O]; ``extra(at)``: liquidity, fee
-    and reason of the rows at ``at``)."""
+    """(status, mask, lots, price, buy, order type codes or None, extra columns) of each
+    kind of event in one family's FillRows (numpy arrays [B, R, n, S, V * O];
+    ``extra(at)``: liquidity, fee and reason of the rows at ``at``)."""
     flags = np.asarray(r.flags).astype(np.int64)
     lots = np.asarray(r.lots, np.int64)
     limit = np.asarray(r.limit, np.int64)
@@ -101,18 +120,29 @@ def order_events(r):
     def off_grid(at):
         return np.where(flags[at] & codes.OFF_GRID, "off_grid", "position_limit")
 
+    kind = old_kind = None
+    if r.order_type is not None:
+        kind = np.asarray(r.order_type, np.int64)
+        old_kind = np.asarray(r.cancelled_type, np.int64)
+    buy = flags & codes.BUY
     events = [
-        ("filled", lots > 0, lots, limit, flags & codes.BUY, filled),
-        ("rejected", rejected > 0, rejected, limit, flags & codes.BUY, unfilled(off_grid)),
+        ("filled", lots > 0, lots, limit, buy, kind, filled),
+        ("rejected", rejected > 0, rejected, limit, buy, kind, unfilled(off_grid)),
         (
             "cancelled",
             cancelled > 0,
             cancelled,
             np.asarray(r.cancelled_limit, np.int64),
             flags & codes.CANCELLED_BUY,
+            old_kind,
             unfilled("by_family"),
         ),
     ]
+    if r.killed_lots is not None:
+        killed = np.asarray(r.killed_lots, np.int64)
+        for code, (status, reason) in KILLED.items():
+            mask = (killed > 0) & (kind == code)
+            events.append((status, mask, killed, limit, buy, kind, unfilled(reason)))
     if r.transit is not None:
         tr = r.transit
         tflags = np.asarray(tr.flags).astype(np.int64)
@@ -123,6 +153,7 @@ def order_events(r):
                 np.asarray(tr.lost_lots, np.int64),
                 np.asarray(tr.lost_limit, np.int64),
                 tflags & codes.LOST_BUY,
+                None,
                 unfilled(lambda at: np.where(tflags[at] & codes.DROPPED, "dropped", "late")),
             ),
             (
@@ -131,6 +162,7 @@ def order_events(r):
                 np.asarray(tr.late_lots, np.int64),
                 np.asarray(tr.late_limit, np.int64),
                 tflags & codes.LATE_BUY,
+                None,
                 unfilled("late"),
             ),
         ]

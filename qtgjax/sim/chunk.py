@@ -130,6 +130,7 @@ def scenario_bytes(static: SimStatic, params: SimParams, n_ticks: int) -> Scenar
 
 FILL_ROW_BYTES = 6 * 4 + 1  # FillRows: six int32 fields and one int8 per order slot
 TRANSIT_ROW_BYTES = 4 * 4 + 1  # TransitRows (with latency): four int32 and one int8
+TYPED_ROW_BYTES = 4 + 2  # FillRows with order types: killed_lots int32, two int8 type codes
 
 
 def fills_bytes(static: SimStatic) -> int:
@@ -140,6 +141,7 @@ def fills_bytes(static: SimStatic) -> int:
         for f, n in zip(spec.families, spec.agents, strict=True)
     )
     per_slot = FILL_ROW_BYTES + (TRANSIT_ROW_BYTES if static.max_delay else 0)
+    per_slot += TYPED_ROW_BYTES if static.order_types else 0
     return spec.rows * (slots * per_slot + static.n_venues * static.n_symbols * 4)
 
 

@@ -5,11 +5,14 @@ record.fills_to)`` of every scenario, each order slot (on every venue) of the fi
 ``record.fills_agents`` agents of the families named in ``record.fills_families`` (all by
 default): the lots it filled at its book's clearing price, its side, whether it rested
 before the auction (maker) or is new (taker), its fee (the family's rate plus the venue's),
-and whether it was rejected (off the grid, or cut to nothing by the position limit) or
-cancelled by its family (replaced, expired or withdrawn). With latency, the messages that
-never reached the book are rejected too: lost in transit (``dropped``) or discarded as
-older than a message of the slot already applied (``late``). ``fills.parquet`` holds them
-(schema in the README); :func:`qtgjax.io.fills.fills_table` builds it.
+whether it was rejected (off the grid, or cut to nothing by the position limit) or
+cancelled by its family (replaced, expired or withdrawn), and, with order types, its
+placed type and what its type cancelled after the auction (a crossing post-only order, an
+FOK order not fillable, the unfilled rest of a market / IOC / fired stop order). With
+latency, the messages that never reached the book are rejected too: lost in transit
+(``dropped``) or discarded as older than a message of the slot already applied (``late``).
+``fills.parquet`` holds them (schema in the README); :func:`qtgjax.io.fills.fills_table`
+builds it.
 
 Off by default: then the rollout is traced exactly as without this module (a Python branch
 on a static field). Shapes, per scenario: per family n = recorded agents, S symbols, V * O
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from qtgjax.market import order_types as ot
 from qtgjax.sim.venues import fees_per_order, venue_limits
 from qtgjax.tree import pytree
 
@@ -94,6 +98,14 @@ class FillRows:
         cancelled_lots: int32[n, S, V * O] lots of the cancelled order.
         cancelled_limit: int32[n, S, V * O] its limit price, ticks.
         transit: :class:`TransitRows` with latency, else None.
+        order_type: int8[n, S, V * O] the placed type of this tick's order
+            (:func:`qtgjax.market.order_types.placed_type`: a fired stop is a stop); None in
+            a market of limit orders.
+        cancelled_type: int8[n, S, V * O] the placed type of the cancelled order (None as
+            ``order_type``).
+        killed_lots: int32[n, S, V * O] lots cancelled by the order's type after the
+            auction (market / IOC / FOK / fired stop rests, crossing post-only orders);
+            None as ``order_type``.
     """
 
     lots: jnp.ndarray
@@ -104,6 +116,9 @@ class FillRows:
     cancelled_lots: jnp.ndarray
     cancelled_limit: jnp.ndarray
     transit: TransitRows | None = None
+    order_type: jnp.ndarray | None = None
+    cancelled_type: jnp.ndarray | None = None
+    killed_lots: jnp.ndarray | None = None
 
 
 def fill_rows(static, detail, params) -> tuple[tuple[FillRows, ...], jnp.ndarray]:
@@ -128,7 +143,9 @@ def fill_rows(static, detail, params) -> tuple[tuple[FillRows, ...], jnp.ndarray
         )
         rates = venue_limits(params.accounts[f], params.venues, static.n_symbols)
         fee = fees_per_order(o, lots, detail.price, rates, n_venues)
-        cancelled = (r.qty > 0) & (o.age == 0)  # its slot was replaced (qty 0: withdrawn)
+        # its slot was replaced (qty 0: withdrawn); a stop that fired keeps its slot
+        placed = o.age == 0 if detail.placed is None else head(detail.placed[f])
+        cancelled = (r.qty > 0) & placed
         flags = (
             jnp.where(o.is_buy, BUY, 0)
             | jnp.where(o.age > 0, MAKER, 0)
@@ -137,9 +154,15 @@ def fill_rows(static, detail, params) -> tuple[tuple[FillRows, ...], jnp.ndarray
             | jnp.where(cancelled, CANCELLED, 0)
             | jnp.where(cancelled & r.is_buy, CANCELLED_BUY, 0)
         ).astype(jnp.int8)
-        transit = None
+        transit = typed = None
         if detail.transit is not None:
             transit = transit_rows(jax.tree.map(head, detail.transit[f]))
+        if detail.killed is not None:
+            typed = {
+                "order_type": ot.placed_type(o.order_type).astype(jnp.int8),
+                "cancelled_type": ot.placed_type(r.order_type).astype(jnp.int8),
+                "killed_lots": head(detail.killed[f]),
+            }
         rows.append(
             FillRows(
                 lots=lots,
@@ -150,6 +173,7 @@ def fill_rows(static, detail, params) -> tuple[tuple[FillRows, ...], jnp.ndarray
                 cancelled_lots=jnp.where(cancelled, r.qty, 0),
                 cancelled_limit=jnp.where(cancelled, r.price, 0),
                 transit=transit,
+                **(typed or {}),
             )
         )
     return tuple(rows), detail.price

@@ -461,6 +461,13 @@ class TickDetail(NamedTuple):
         limited: per family, int32[N, S, V * O] lots the position limit cut to nothing.
         transit: per family, the :class:`~qtgjax.sim.latency.Transit` of its messages
             (None without latency).
+        placed: per family, bool[N, S, O] the slot took a new order this tick (its age
+            before stop triggers is 0); None in a market of limit orders (then ``age == 0``
+            in ``orders`` says it).
+        killed: per family, int32[N, S, O] lots cancelled by their order type after the
+            auction (:attr:`~qtgjax.sim.order_flow.AfterAuction.cancelled`: the unfilled
+            rest of market / IOC / FOK / fired stop orders, crossing post-only orders);
+            None in a market of limit orders.
     """
 
     residual: LevelTotals
@@ -472,6 +479,8 @@ class TickDetail(NamedTuple):
     dropped: tuple
     limited: tuple
     transit: tuple | None = None
+    placed: tuple | None = None
+    killed: tuple | None = None
 
 
 def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
@@ -482,10 +491,13 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     orders, extras, latency, limited, transit = act_detail(static, params, state, view, k_act)
     vm = state.market.venues
     anchor = vm.anchor.reshape(-1)
+    placed = killed = None
     if static.order_types:  # typed orders (one venue): qtgjax.sim.order_flow
+        placed = tuple(o.age == 0 for o in orders)
         cleared, orders, after = clear_typed_tick(static, state.market, orders, anchor)
         books, fills, kept = orders, cleared.fills, after.kept
         off_grid = tuple(jnp.where(d, o.qty, 0) for o, d in zip(orders, after.dropped, strict=True))
+        killed = after.cancelled
     else:
         books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
         by_book = static.replace(n_symbols=n_venues * static.n_symbols)
@@ -527,6 +539,16 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
     resting = tuple(a.orders for a in state.accounts)
     detail = TickDetail(
-        cleared.residual, anchor, resting, orders, fills, cleared.price, off_grid, limited, transit
+        cleared.residual,
+        anchor,
+        resting,
+        orders,
+        fills,
+        cleared.price,
+        off_grid,
+        limited,
+        transit,
+        placed,
+        killed,
     )
     return new_state, record, detail
