@@ -58,12 +58,14 @@ def base_config(args) -> dict:
     if args.market == "small":
         cfg["market"] = "config"
         cfg["market_overrides"] = [*SMALL_MARKET, f"ticks={args.ticks}"]
+        cfg["target"].pop("latency", None)  # the small market has no latency rings
         cfg["scenarios"]["regimes"] = {"fundamentals.news_rate": {"loguniform": [0.002, 0.03]}}
         cfg["genome"]["params"]["half_spread"]["high"] = 6.0
         cfg["genome"]["params"]["spread_jitter"]["high"] = 3.0
     else:
         cfg["market"] = args.market
-        cfg["market_overrides"] = [f"ticks={args.ticks}"]
+        keep = [o for o in cfg["market_overrides"] if not o.startswith("ticks=")]
+        cfg["market_overrides"] = [f"ticks={args.ticks}", *keep]  # keeps the latency rings
     return cfg
 
 

@@ -36,6 +36,7 @@ def small_evolve_config(**search) -> dict:
     cfg = load_config([], "evolve")
     cfg["market"] = "config"
     cfg["market_overrides"] = list(MARKET)
+    cfg["target"].pop("latency", None)  # the small market has no latency rings
     cfg["scenarios"] = {
         "train": {"n": 3, "seed": 0},
         "holdout": {"n": 4, "seed": 7},
