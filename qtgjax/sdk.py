@@ -266,7 +266,10 @@ def _check_intent(intent, s, o, where, fn) -> None:
         raise ConfigError(f"{where}: decide {_name(fn)} must return an OrderIntent as its "
                           f"orders, got {type(intent).__name__}")
     for f in fields(OrderIntent):
-        shape = tuple(getattr(intent, f.name).shape)
+        value = getattr(intent, f.name)
+        if value is None:  # an optional order-type field (limit orders only)
+            continue
+        shape = tuple(value.shape)
         if shape not in ((s,), (s, o)):
             raise ConfigError(
                 f"{where}: decide {_name(fn)} returned orders.{f.name} of shape {shape}; "
