@@ -45,7 +45,7 @@ def _run(profile, n, ticks, max_delay, send_ticks=(0,), vol=0.0, price_of=lambda
     out = []
     for t in range(ticks):
         intent = _intent(n, t in send_ticks, price_of(t))
-        got, flight, counts = step(
+        got, flight, counts, _ = step(
             flight,
             intent,
             jnp.int32(t),

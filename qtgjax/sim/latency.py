@@ -183,24 +183,9 @@ def send_and_deliver(
 
     Returns:
         (the arriving intent to merge, new InFlight, (delivered, late, dropped, delay_sum)
-        int32[V] each).
+        int32[V] each, the tick's :class:`Transit`: the messages behind its ``late`` and
+        ``dropped`` counts, slot by slot).
     """
-    args = (flight, intent, tick, lat, volatility, n_venues, max_delay, key)
-    return send_and_deliver_detail(*args)[:3]
-
-
-def send_and_deliver_detail(
-    flight: InFlight,
-    intent: OrderIntent,
-    tick,
-    lat: LatencyParams,
-    volatility,
-    n_venues: int,
-    max_delay: int,
-    key,
-):
-    """:func:`send_and_deliver`, also returning the tick's :class:`Transit` (the messages
-    behind its ``late`` and ``dropped`` counts, slot by slot)."""
     size = max_delay + 1
     shape = intent.qty.shape
     n_slots = shape[-1] // n_venues

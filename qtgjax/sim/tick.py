@@ -31,7 +31,7 @@ from qtgjax.sim.latency import (
     direct_counts,
     no_transit,
     push_view,
-    send_and_deliver_detail,
+    send_and_deliver,
     stale_view,
 )
 from qtgjax.sim.settle import borrow_costs, charge, credit_external, pay_dividends
@@ -121,7 +121,7 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
             intent, static.route(i), venues.home[i], seen, venues.taker_bps, n_venues, chosen
         )
         if ringed:
-            intent, flight, count, lost = send_and_deliver_detail(
+            intent, flight, count, lost = send_and_deliver(
                 state.latency.inflight[i],
                 intent,
                 state.tick,
