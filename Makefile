@@ -22,7 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/install-debian-packages
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25 tests
+	# a deeper main-thread stack for XLA's CPU compiler, which recurses over large programs
+	# (a guard: CI saw one worker segfault in a compile); ignored where the hard limit is lower
+	ulimit -s 1048576 2>/dev/null || true; $(BIN)/pytest -q -n 2 --dist loadfile --durations=25 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
