@@ -1,9 +1,9 @@
-"""Shared test set-up: CPU JAX with a persistent compilation cache, and small markets."""
+"""Shared test set-up: CPU JAX (the persistent compilation cache only in the processes the
+tests start), and small markets."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -17,9 +17,12 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("QTGJAX_HYPOTHESIS", "ci"))
 
-_CACHE = Path(__file__).resolve().parents[1] / ".jax_cache"
-jax.config.update("jax_compilation_cache_dir", str(_CACHE))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# The persistent compilation cache is for the processes the tests start (the CLI, Dask and
+# SLURM workers: their environment names .jax_cache), not for the long-lived pytest workers
+# themselves: in those, serialising a large executable for the cache segfaulted twice in CI
+# (inside jax's put_executable_and_time, after a worker had run many other test files),
+# while the same compile in a fresh process never did. In-process, jit's own cache serves.
+jax.config.update("jax_enable_compilation_cache", False)
 
 # A market small enough to compile and run in seconds, with every family of the engine.
 SMALL = [
