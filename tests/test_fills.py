@@ -43,6 +43,8 @@ def full(small_config):
         **config["families"]["noise"],
         "max_position": 101,
         "position_spread": 0,
+        # a short time in force: unfilled orders expire (the reason "expired")
+        "params": {**config["families"]["noise"]["params"], "ttl": 3},
     }
     built, out, tables = _run(config, {"fills": True})
     return Run(config, built, out, tables)
@@ -93,7 +95,16 @@ def assert_fills_add_up(built, out, tables, tick):
 def test_rejections_and_cancellations_are_reported(full):
     fills = full.tables["fills"]
     cancelled = fills.filter(pl.col("status") == "cancelled")
-    assert cancelled.height > 0 and (cancelled["reason"] == "by_family").all()
+    assert cancelled.height > 0 and set(cancelled["reason"]) == {"by_family", "expired"}
+    # the one expiry rule (qtgjax.agents.common.order_expired): only families with a ttl,
+    # none with ttl 0 (fundamental), nothing before an order can have rested ttl ticks
+    expired = cancelled.filter(pl.col("reason") == "expired")
+    families = full.config["families"]
+    ttl = {n: f["params"]["ttl"] for n, f in families.items() if f.get("params", {}).get("ttl")}
+    assert ttl["noise"] == 3 and "fundamental" not in ttl  # fundamental's ttl is 0
+    assert set(expired["family"]) <= set(ttl) and "noise" in set(expired["family"])
+    for family, rows in expired.group_by("family"):
+        assert rows["tick"].min() >= ttl[family[0]], family
     rejected = fills.filter(pl.col("status") == "rejected")
     assert "position_limit" in set(rejected["reason"])
     assert set(rejected["reason"]) <= {"off_grid", "position_limit"}

@@ -61,6 +61,15 @@ def limit_to_position(qty, is_buy, position, max_position) -> jnp.ndarray:
     return jnp.clip(qty, 0, jnp.maximum(room, 0))
 
 
+def order_expired(orders, ttl) -> jnp.ndarray:
+    """The order-expiry rule, written once (every family with a ``ttl`` uses it through
+    :meth:`qtgjax.agents.types.Family.expired`, and ``fills.parquet`` reports its
+    cancellations as ``expired``): bool, same shape as ``orders.qty``, a live order (qty > 0)
+    that has rested ``ttl`` ticks or more; ``ttl`` 0 never expires."""
+    ttl = jnp.asarray(ttl, jnp.int32)
+    return (ttl > 0) & (orders.qty > 0) & (orders.age >= ttl)
+
+
 def clip_price(price) -> jnp.ndarray:
     """int32 price in the representable range [1, MAX_PRICE_TICKS]."""
     return jnp.clip(price, 1, MAX_PRICE_TICKS).astype(jnp.int32)

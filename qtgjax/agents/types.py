@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from qtgjax.agents.common import order_expired
 from qtgjax.market.types import Accounts, MarketView, OrderIntent
 from qtgjax.tree import pytree, static_field
 
@@ -191,6 +192,16 @@ class Family(abc.ABC):
         follows the route (``families.NAME.route``). The ``learner`` family returns the
         venues its RL environment chose."""
         return None
+
+    def expired(self, spec: FamilySpec, params: Any, orders) -> jax.Array | None:
+        """bool[N, S, O] (any trailing slot shape): the resting orders that the family's
+        time-in-force cancels this tick. Families declaring a ``ttl`` param get the one rule,
+        :func:`qtgjax.agents.common.order_expired`; None: the family's orders never expire.
+        :meth:`act` cancels with it and ``fills.parquet`` reports those cancellations with
+        reason ``expired``."""
+        if "ttl" not in self.config_schema:
+            return None
+        return order_expired(orders, params.ttl)
 
     @abc.abstractmethod
     def act(

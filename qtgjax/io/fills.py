@@ -135,7 +135,7 @@ def order_events(r):
             np.asarray(r.cancelled_limit, np.int64),
             flags & codes.CANCELLED_BUY,
             old_kind,
-            unfilled("by_family"),
+            unfilled(lambda at: np.where(flags[at] & codes.EXPIRED, "expired", "by_family")),
         ),
     ]
     if r.killed_lots is not None:

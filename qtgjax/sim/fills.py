@@ -26,12 +26,13 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from qtgjax.agents.registry import get_family
 from qtgjax.market import order_types as ot
 from qtgjax.sim.venues import fees_per_order, venue_limits
 from qtgjax.tree import pytree
 
 # bits of FillRows.flags
-BUY, MAKER, OFF_GRID, POSITION_LIMIT, CANCELLED, CANCELLED_BUY = 1, 2, 4, 8, 16, 32
+BUY, MAKER, OFF_GRID, POSITION_LIMIT, CANCELLED, CANCELLED_BUY, EXPIRED = 1, 2, 4, 8, 16, 32, 64
 # bits of TransitRows.flags
 DROPPED, OVERTAKEN, LATE, LOST_BUY, LATE_BUY = 1, 2, 4, 8, 16
 
@@ -93,7 +94,9 @@ class FillRows:
         fee: int32[n, S, V * O] fee on the fill, cash units (negative = rebate).
         flags: int8[n, S, V * O] bits BUY, MAKER (rested before the auction), OFF_GRID and
             POSITION_LIMIT (rejected), CANCELLED (the order that rested in the slot before
-            this tick was cancelled by its family), CANCELLED_BUY (that order's side).
+            this tick was cancelled by its family), CANCELLED_BUY (that order's side),
+            EXPIRED (that cancellation was its time-in-force: the family's
+            :meth:`~qtgjax.agents.types.Family.expired` rule, no new order in the slot).
         rejected_lots: int32[n, S, V * O] lots of a rejected order (OFF_GRID, POSITION_LIMIT).
         cancelled_lots: int32[n, S, V * O] lots of the cancelled order.
         cancelled_limit: int32[n, S, V * O] its limit price, ticks.
@@ -146,6 +149,11 @@ def fill_rows(static, detail, params) -> tuple[tuple[FillRows, ...], jnp.ndarray
         # its slot was replaced (qty 0: withdrawn); a stop that fired keeps its slot
         placed = o.age == 0 if detail.placed is None else head(detail.placed[f])
         cancelled = (r.qty > 0) & placed
+        # cancelled by its time-in-force: the family's rule, and no new order in the slot
+        family = static.families[f]
+        rule = get_family(family.kind).expired(family, params.strategies[f], r)
+        withdrawn = cancelled & (o.qty == 0) & (dropped + limited == 0)
+        expired = jnp.zeros_like(cancelled) if rule is None else withdrawn & rule
         flags = (
             jnp.where(o.is_buy, BUY, 0)
             | jnp.where(o.age > 0, MAKER, 0)
@@ -153,6 +161,7 @@ def fill_rows(static, detail, params) -> tuple[tuple[FillRows, ...], jnp.ndarray
             | jnp.where(limited > 0, POSITION_LIMIT, 0)
             | jnp.where(cancelled, CANCELLED, 0)
             | jnp.where(cancelled & r.is_buy, CANCELLED_BUY, 0)
+            | jnp.where(expired, EXPIRED, 0)
         ).astype(jnp.int8)
         transit = typed = None
         if detail.transit is not None:

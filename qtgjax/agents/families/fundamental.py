@@ -60,7 +60,7 @@ class FundamentalTrader(Family):
         qty = jnp.where(signal, jnp.clip(size + jitter, 1, params.max_qty), 0)
         price = clip_price(jnp.round(estimate).astype(jnp.int32))
         resting = accounts.orders
-        expired = (params.ttl > 0) & (resting.qty[..., 0] > 0) & (resting.age[..., 0] >= params.ttl)
+        expired = self.expired(spec, params, resting)[..., 0]
         replace = active | expired
         qty = jnp.where(active, qty, 0)
         intent = OrderIntent(

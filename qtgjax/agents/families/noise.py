@@ -65,7 +65,7 @@ class NoiseTrader(Family):
         qty = scaled_field(bits, 24, 8, 1, params.max_qty)
         ref = jnp.round(view.mid).astype(jnp.int32)
         price = clip_price(jnp.where(is_buy, ref - offset, ref + offset))
-        expired = accounts.orders.age[..., 0] >= params.ttl
+        expired = self.expired(spec, params, accounts.orders)[..., 0]
         replace = active | expired
         qty = jnp.where(active, qty, 0)
         intent = OrderIntent(

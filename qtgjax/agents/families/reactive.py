@@ -114,6 +114,13 @@ class ReactiveTrader(Family):
     def grid_reach(self, params):
         return float(params.get("aggression", 0))
 
+    def expired(self, spec, params, orders):
+        """The one rule, except that a stop still waiting for its trigger never expires."""
+        base = super().expired(spec, params, orders)
+        if orders.order_type is None:
+            return base
+        return base & ~ot.is_any(orders.order_type, (ot.STOP, ot.STOP_LIMIT))
+
     def init_extra(self, spec, params, key):
         k_symbol, k_sens, k_fade = jax.random.split(key, 3)
         n, s = spec.n_agents, spec.n_symbols
@@ -129,7 +136,8 @@ class ReactiveTrader(Family):
 
     def act(self, spec, params, extra, accounts, view, key):
         if spec.order_types:
-            return act_with_stops(spec, params, extra, accounts, view, key)
+            expired = self.expired(spec, params, accounts.orders)
+            return act_with_stops(spec, params, extra, accounts, view, key, expired)
         bits = random_bits(key, (spec.n_agents, spec.n_symbols))
         last = view.last_price.astype(jnp.float32)  # (S,)
         state = arm(extra, extra.up <= 0.0, last, bits, params)
@@ -142,7 +150,7 @@ class ReactiveTrader(Family):
         ref = view.last_price[None, :]
         price = clip_price(jnp.where(is_buy, ref + params.aggression, ref - params.aggression))
         resting = accounts.orders
-        expired = (resting.qty[..., 0] > 0) & (resting.age[..., 0] >= params.ttl)
+        expired = self.expired(spec, params, resting)[..., 0]
         replace = awake | expired
         state = arm(state, awake, last, bits, params)
         state = state.replace(wakes=state.wakes + awake.sum(-1, dtype=jnp.int32))
@@ -152,7 +160,7 @@ class ReactiveTrader(Family):
         return intent, state
 
 
-def act_with_stops(spec, params, extra, accounts, view, key):
+def act_with_stops(spec, params, extra, accounts, view, key, expired):
     """The price triggers as real resting orders (``order_types: stop`` or ``stop_limit``).
 
     Per (agent, symbol), slot 0 holds the up trigger's order and slot 1 the down
@@ -162,7 +170,8 @@ def act_with_stops(spec, params, extra, accounts, view, key):
     fills them (:mod:`qtgjax.market.order_types`). When either slot is empty (filled,
     cancelled, or never placed) both are placed again around the last price (one cancels
     the other); news still wakes the agent to a marketable limit in slot 0 (slot 1 empty).
-    A live order older than ``ttl`` that is no longer a waiting stop is cancelled.
+    ``expired`` (:meth:`ReactiveTrader.expired`, bool[N, S, 2]): a live order older than
+    ``ttl`` that is no longer a waiting stop, cancelled.
     ``wakes`` counts the re-armings after the first.
     """
     bits = random_bits(key, (spec.n_agents, spec.n_symbols))
@@ -190,8 +199,6 @@ def act_with_stops(spec, params, extra, accounts, view, key):
     price = jnp.stack([jnp.where(news, news_price, up_price), down_price], -1)
     lots = jnp.stack([qty, jnp.where(news, 0, qty)], -1)
     order_type = jnp.stack([jnp.where(news, ot.LIMIT, kind), kind], -1)
-    waiting = ot.is_any(resting.order_type, (ot.STOP, ot.STOP_LIMIT))
-    expired = (resting.qty > 0) & (resting.age >= params.ttl) & ~waiting
     replace = (rearm | news)[..., None] | expired
     lots = jnp.where((rearm | news)[..., None], lots, 0)
     state = state.replace(wakes=state.wakes + (rearm & ~first).sum(-1, dtype=jnp.int32))

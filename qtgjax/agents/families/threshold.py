@@ -149,7 +149,7 @@ class ThresholdTrader(Family):
         qty = jnp.where(trades, size, 0)
         ref = view.last_price[None, :]
         price = clip_price(jnp.where(is_buy, ref + params.aggression, ref - params.aggression))
-        expired = (accounts.orders.qty[..., 0] > 0) & (accounts.orders.age[..., 0] >= params.ttl)
+        expired = self.expired(spec, params, accounts.orders)[..., 0]
         replace = trades | expired
         last = view.last_price.astype(jnp.float32)
         update = bernoulli_from_bits(bits, params.update_prob, shift=16)
