@@ -262,3 +262,19 @@ def test_venue_market_jit_matches_disable_jit():
         ):
             x, y = np.asarray(x), np.asarray(y)
             assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), jax.tree_util.keystr(path)
+
+
+def test_dashboard_latency_heatmap_of_a_venue_run(venues_run, tmp_path):
+    """The dashboard's latency tab reads a real run's latency.parquet: one row per venue,
+    each delivered cell the mean realised delay (within the profiles' 0..max_delay)."""
+    from qtgjax.views.dash_data import Source, latency_grid
+
+    cfg, res = venues_run
+    folder = res.write(tmp_path / "run")
+    image, width = latency_grid(Source.folder(folder))
+    latency = res.tables()["latency"]
+    assert image.shape[0] == latency["venue"].n_unique() == 3 and width >= 1
+    seen = image[np.isfinite(image)]
+    assert seen.size > 0 and (seen >= 0).all() and (seen <= cfg["latency"]["max_delay"]).all()
+    one = latency.filter((pl.col("venue") == 1) & (pl.col("tick") // width == 0))
+    assert np.isclose(image[1, 0], one["delay_sum"].sum() / one["delivered"].sum())

@@ -76,15 +76,32 @@ def test_depth_heatmap_bins_records_into_columns_by_their_mean():
         assert np.allclose(image, want)
 
 
-def test_latency_hook_draws_a_latency_table_when_a_run_has_one():
+def test_latency_heatmap_is_the_mean_delay_of_the_delivered_messages():
+    """latency.parquet's rows (per scenario, tick, family, venue): the heatmap cell of a
+    venue and tick is the delivered messages' summed delay over their count, over families
+    and scenarios; NaN where nothing was delivered."""
+    rows = [  # scenario, tick, family, venue, delivered, delay_sum
+        (0, 0, "noise", 0, 4, 4),
+        (0, 0, "maker", 0, 2, 0),
+        (1, 0, "noise", 0, 2, 6),
+        (0, 1, "noise", 0, 0, 0),
+        (0, 0, "noise", 1, 1, 5),
+        (0, 1, "noise", 1, 3, 3),
+    ]
+    cols = ["scenario", "tick", "family", "venue", "delivered", "delay_sum"]
     frames = {
         "ticks": pl.DataFrame({"scenario": [0], "symbol": [0], "tick": [0]}),
-        "latency": pl.DataFrame(
-            {"venue": [0, 0, 1, 1], "tick": [0, 1, 0, 1], "latency_ticks": [1, 3, 5, 5]}
-        ),
+        "latency": pl.DataFrame(rows, schema=cols, orient="row"),
     }
     source = Source("live", "synthetic", 0.01, frames=lambda: frames)
     image, width = latency_grid(source)
-    assert width == 1 and np.array_equal(image, [[1, 3], [5, 5]])
+    want = np.full((2, 2), np.nan)
+    for v in range(2):
+        for t in range(2):
+            n = sum(r[4] for r in rows if r[1] == t and r[3] == v)
+            if n:
+                want[v, t] = sum(r[5] for r in rows if r[1] == t and r[3] == v) / n
+    assert width == 1 and np.allclose(image, want, equal_nan=True)
+    assert np.isnan(image[0, 1]) and image[0, 0] == 10 / 8
     without = Source("live", "none", 0.01, frames=lambda: {"ticks": frames["ticks"]})
     assert latency_grid(without) is None

@@ -494,16 +494,16 @@ class RealismTab:
 
 
 def latency_tab(source: data.Source):
-    """Latency heatmap once venues write a ``latency`` table (the hook); a note until then."""
+    """The realised order delay per venue over time (a run with latency); a note otherwise."""
     grid = data.latency_grid(source)
     if grid is None:
         return column(
             Div(
                 name="latency_note",
                 text=(
-                    "<h3>Latency</h3><p>Shown once the run has venues: a <code>latency</code> "
-                    "table (<code>venue, tick, latency_ticks</code>) is drawn as a venue x time "
-                    "heatmap "
+                    "<h3>Latency</h3><p>This run has no latency: a market with "
+                    "<code>latency.max_delay</code> &gt; 0 writes <code>latency.parquet</code>, "
+                    "drawn here as the realised mean order delay per venue over time "
                     "(<code>qtgjax.views.dash_data.latency_grid</code>).</p>"
                 ),
             )

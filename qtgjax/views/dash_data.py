@@ -178,22 +178,27 @@ def realism(source: Source, scenarios: Sequence[int] | None = None) -> pl.DataFr
     return check_facts(split_series(ticks.collect()))
 
 
-def latency_grid(source: Source, value: str = "latency_ticks", max_columns: int = MAX_COLUMNS):
-    """The latency heatmap hook (venues, issue #12): mean ``value`` per (venue, tick bin) of
-    a ``latency`` table with columns ``venue, tick, <value>``. None until a run writes one."""
+def latency_grid(source: Source, max_columns: int = MAX_COLUMNS):
+    """The latency heatmap (venues and latency, issue #12): the realised mean order delay,
+    ticks, per (venue, tick bin) of the run's ``latency`` table (``latency.parquet``: per
+    scenario, tick, family and venue the messages ``delivered`` and their ``delay_sum``),
+    over every family and scenario: ``sum(delay_sum) / sum(delivered)``, NaN where nothing
+    was delivered. None when the run has no latency table (a market without latency)."""
     if not source.has(LATENCY_TABLE):
         return None
     table = source.scan(LATENCY_TABLE)
-    if value not in table.collect_schema().names():
+    if not {"venue", "tick", "delivered", "delay_sum"} <= set(table.collect_schema().names()):
         return None
     n_ticks = int(table.select(pl.col("tick").max()).collect().item()) + 1
     width = max(1, -(-n_ticks // max_columns))
     grid = (
         table.group_by("venue", (pl.col("tick") // width).alias("bin"))
-        .agg(pl.col(value).cast(pl.Float64).mean())
+        .agg(pl.col("delay_sum").sum().alias("delay"), pl.col("delivered").sum().alias("n"))
         .collect()
     )
     n_venues = int(grid["venue"].max()) + 1
     image = np.full((n_venues, int(grid["bin"].max()) + 1), np.nan)
-    image[grid["venue"].to_numpy(), grid["bin"].to_numpy()] = grid[value].to_numpy()
+    n = grid["n"].to_numpy().astype(np.float64)
+    mean = np.divide(grid["delay"].to_numpy(), n, out=np.full(n.shape, np.nan), where=n > 0)
+    image[grid["venue"].to_numpy(), grid["bin"].to_numpy()] = mean
     return image, width
