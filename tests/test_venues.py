@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -278,3 +280,36 @@ def test_dashboard_latency_heatmap_of_a_venue_run(venues_run, tmp_path):
     assert seen.size > 0 and (seen >= 0).all() and (seen <= cfg["latency"]["max_delay"]).all()
     one = latency.filter((pl.col("venue") == 1) & (pl.col("tick") // width == 0))
     assert np.isclose(image[1, 0], one["delay_sum"].sum() / one["delivered"].sum())
+
+
+def test_watch_replays_a_venue_run_book_by_book(venues_run, tmp_path):
+    """``qtgjax-watch --replay`` of a venue run, as a person uses it (tmux): one book per
+    (venue, symbol), tab steps to the next, and the panels show that venue's own numbers."""
+    from views_helpers import Tmux
+
+    from qtgjax.views.tape import from_folder
+
+    _, res = venues_run
+    folder = res.write(tmp_path / "run")
+    ticks = res.tables()["ticks"]
+    tape = from_folder(folder)
+    assert tape.books == ((0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1))
+    last = ticks.filter((pl.col("scenario") == 0) & (pl.col("tick") == tape.ticks - 1))
+    for column, (venue, symbol) in enumerate(tape.books):
+        row = last.filter((pl.col("venue") == venue) & (pl.col("symbol") == symbol))
+        assert tape.series["volume"][0, -1, column] == row["volume"].item()
+    bin_dir = Path(sys.executable).parent
+    command = f"JAX_PLATFORMS=cpu {bin_dir / 'qtgjax-watch'} --replay {folder} --speed max"
+    tmux = Tmux(command, cwd=tmp_path)
+    try:
+        tmux.wait_for(r"finished")
+        tmux.settled(r"venue 0 symbol 0 \(book 1/6\)")
+        tmux.send("Tab")
+        tmux.settled(r"venue 0 symbol 1 \(book 2/6\)")
+        tmux.send("Tab")
+        screen = tmux.settled(r"venue 1 symbol 0: close and fundamental value")
+        assert "venue 1 symbol 0 (book 3/6)" in screen
+        tmux.send("q")
+        assert tmux.exit_status() == 0
+    finally:
+        tmux.close()

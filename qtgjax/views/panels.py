@@ -46,7 +46,7 @@ def price_chart(tape: Tape, scenario: int, symbol: int, tick: int, width: int, h
     if x:
         plotext.plot(x, close.tolist(), label="close", color="cyan")
         plotext.plot(x, fund.tolist(), label="fundamental", color="orange")
-    plotext.title(f"symbol {symbol}: close and fundamental value (scenario {scenario})")
+    plotext.title(f"{tape.book_name(symbol)}: close and fundamental value (scenario {scenario})")
     return Text.from_ansi(plotext.build())
 
 
@@ -131,7 +131,7 @@ def market_stats(tape: Tape, scenario: int, symbol: int, tick: int) -> dict[str,
 def stats_table(tape: Tape, scenario: int, symbol: int, tick: int) -> Table:
     values = market_stats(tape, scenario, symbol, tick)
     places = decimals(tape.tick_size)
-    table = Table(title=f"symbol {symbol}, tick {tick}", box=box.SIMPLE, padding=(0, 1))
+    table = Table(title=f"{tape.book_name(symbol)}, tick {tick}", box=box.SIMPLE, padding=(0, 1))
     table.add_column("stat", justify="left")
     table.add_column("value", justify="right")
     for name, value in values.items():

@@ -50,6 +50,9 @@ class Tape:
         done: ticks filled so far.
         source: ``live`` or the run folder.
         kinds, n_agents: each family's kind and size (for the league of a live run).
+        books: with several venues (a replayed run folder), the (venue, symbol) of each
+            column of the S axis (venue-major): the views then show one venue's book at a
+            time; None: column s is symbol s (one venue, or a live run's consolidated tape).
     """
 
     ticks: int
@@ -65,6 +68,20 @@ class Tape:
     source: str = "live"
     kinds: tuple[str, ...] = ()
     n_agents: tuple[int, ...] = ()
+    books: tuple[tuple[int, int], ...] | None = None
+
+    def book_name(self, column: int) -> str:
+        """What column ``column`` of the S axis is: ``symbol s`` or ``venue v symbol s``."""
+        if self.books is None:
+            return f"symbol {column}"
+        venue, symbol = self.books[column]
+        return f"venue {venue} symbol {symbol}"
+
+    def book_label(self, column: int) -> str:
+        """The status line's: ``symbol s/S``, or ``venue v symbol s (book c/C)``."""
+        if self.books is None:
+            return f"symbol {column}/{self.symbols}"
+        return f"{self.book_name(column)} (book {column + 1}/{self.symbols})"
 
     @property
     def scenarios(self) -> int:
@@ -166,6 +183,15 @@ class Tape:
 INT_FIELDS = ("volume", "taker_flow", "bid_depth", "ask_depth")
 
 
+def _column(rows: pl.DataFrame, books) -> np.ndarray:
+    """The tape column of each row: its symbol, or with venues its (venue, symbol) book."""
+    if books is None:
+        return rows["symbol"].to_numpy()
+    index = {book: i for i, book in enumerate(books)}
+    pairs = zip(rows["venue"].to_list(), rows["symbol"].to_list(), strict=True)
+    return np.array([index[p] for p in pairs], dtype=np.int64)
+
+
 def depth_every(folder: Path) -> int:
     """``record.depth_every`` of a run folder's ``config.yaml`` (1 when not given)."""
     path = folder / "config.yaml"
@@ -180,10 +206,17 @@ def from_folder(folder: str | Path) -> Tape:
     path = folder / "ticks.parquet"
     if not path.is_file():
         raise ResultsError(f"{folder}: not a qtgjax-run folder (no ticks.parquet)")
-    ticks = pl.read_parquet(path).sort("scenario", "tick", "symbol")
+    ticks = pl.read_parquet(path)
+    venues = ticks["venue"].n_unique() if "venue" in ticks.columns else 1
+    keys = ("venue", "symbol") if venues > 1 else ("symbol",)
+    ticks = ticks.sort("scenario", "tick", *keys)
     n_b = ticks["scenario"].n_unique()
     n_t = int(ticks["tick"].max()) + 1
-    n_s = ticks["symbol"].n_unique()
+    books = None
+    if venues > 1:  # one column per (venue, symbol) book, venue-major
+        pairs = ticks.select("venue", "symbol").unique().sort("venue", "symbol")
+        books = tuple((int(v), int(s)) for v, s in pairs.iter_rows())
+    n_s = len(books) if books else ticks["symbol"].n_unique()
     first = int(ticks["scenario"].min())
     series = {
         name: ticks[name].cast(pl.Float64).fill_null(np.nan).to_numpy().reshape(n_b, n_t, n_s)
@@ -202,6 +235,7 @@ def from_folder(folder: str | Path) -> Tape:
         families = ()
         pnl = np.zeros((n_b, n_t, 0))
     tape = Tape(n_t, n_s, families, tick_size_of(folder), series, pnl, done=n_t, source=str(folder))
+    tape.books = books
     depth_path = folder / "depth.parquet"
     if depth_path.is_file():
         depth = pl.read_parquet(depth_path)
@@ -213,7 +247,7 @@ def from_folder(folder: str | Path) -> Tape:
         index = (
             depth["scenario"].to_numpy() - first,
             depth["tick"].to_numpy(),
-            depth["symbol"].to_numpy(),
+            _column(depth, books),
             (depth["side"] == "ask").to_numpy().astype(int),
             depth["level"].to_numpy() - 1,
         )

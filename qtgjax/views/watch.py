@@ -3,8 +3,9 @@
 A :class:`Player` decides which tick is on screen: a background thread runs the live
 simulation segment by segment into the tape while the UI redraws every ``refresh`` seconds
 at the player's cursor. Keys: space pauses and resumes (the simulation too), q quits, tab
-switches symbol, n switches scenario, + and - change the speed (ticks per second, or max),
-s saves an SVG screenshot into the output folder.
+switches symbol (a replayed run with several venues: the next (venue, symbol) book, every
+symbol of venue 0, then of venue 1, ...), n switches scenario, + and - change the speed
+(ticks per second, or max), s saves an SVG screenshot into the output folder.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class WatchApp(App):
     BINDINGS = [
         Binding("space", "toggle_pause", "pause/resume"),
         Binding("q", "quit", "quit"),
-        Binding("tab", "next_symbol", "symbol", priority=True),
+        Binding("tab", "next_symbol", "symbol / venue", priority=True),
         Binding("n", "next_scenario", "scenario"),
         Binding("plus,equals_sign", "faster", "faster", key_display="+"),
         Binding("minus", "slower", "slower", key_display="-"),
@@ -197,7 +198,7 @@ class WatchApp(App):
             state,
             f"speed {speed_label(p.speed)}",
             f"scenario {self.scenario}/{tape.scenarios}",
-            f"symbol {self.symbol}/{tape.symbols}",
+            tape.book_label(self.symbol),
         ]
         live = p.live
         if live is not None:
