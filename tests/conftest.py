@@ -3,6 +3,7 @@ tests start), and small markets."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -18,11 +19,20 @@ settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("QTGJAX_HYPOTHESIS", "ci"))
 
 # The persistent compilation cache is for the processes the tests start (the CLI, Dask and
-# SLURM workers: their environment names .jax_cache), not for the long-lived pytest workers
-# themselves: in those, serialising a large executable for the cache segfaulted twice in CI
-# (inside jax's put_executable_and_time, after a worker had run many other test files),
-# while the same compile in a fresh process never did. In-process, jit's own cache serves.
+# SLURM workers: their environment names .jax_cache); in-process, jit's own cache serves.
 jax.config.update("jax_enable_compilation_cache", False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free every compiled program after each test file. Each XLA:CPU executable holds about
+    three memory mappings until it is freed, and jit's caches keep them all: a long-lived
+    pytest worker reached 61,000 mappings (op-by-op ``disable_jit`` runs compile one
+    executable per primitive), near Linux's default ``vm.max_map_count`` of 65,530, and
+    the next large compile then crashed in XLA (a segfault, or an abort) and xdist hung."""
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 # A market small enough to compile and run in seconds, with every family of the engine.
 SMALL = [
