@@ -164,7 +164,8 @@ def test_fast_clear_matches_on_engine_sized_books(n_orders, n_levels, n_ages):
     assert prorated.any(), "some orders must be partly filled"
 
 
-@pytest.mark.parametrize("shape", [(1,), (7,), (3, 128), (5, 296), (2, 3, 33)])
+# (4, 8, 9): an axis at SHORT_SCAN (summed directly) and one above it (scanned)
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 128), (5, 296), (2, 3, 33), (4, 8, 9)])
 def test_prefix_sum_is_cumsum(shape):
     x = jnp.asarray(np.random.default_rng(0).integers(-1000, 1000, shape), jnp.int32)
     for axis in range(len(shape)):

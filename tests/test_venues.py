@@ -23,10 +23,14 @@ from qtgjax.market.types import OrderIntent, Orders
 from qtgjax.sim.rollout import run_scenario
 from qtgjax.sim.venues import (
     VenueMarket,
+    as_books,
+    as_slots,
+    book_order,
     fold_orders,
+    from_venue_major,
     limit_total,
+    per_venue,
     route,
-    slot_major,
     venue_major,
 )
 
@@ -175,10 +179,16 @@ def test_limit_total_against_brute_force():
 
 def test_layouts_round_trip_and_fold():
     x = jnp.arange(2 * 3 * 4 * 2).reshape(2, 3, 8)  # N=2, S=3, V=4, O=2
-    books = venue_major(x, 4)
+    books = as_books(x, 4)
     assert books.shape == (2, 12, 2)
-    assert int(books[1, 2 * 3 + 1, 1]) == int(x[1, 1, 2 * 2 + 1])  # venue 2, symbol 1, slot 1
-    assert (slot_major(books, 4) == x).all()
+    assert int(books[1, 1 * 4 + 2, 1]) == int(x[1, 1, 2 * 2 + 1])  # symbol 1, venue 2, slot 1
+    assert (as_slots(books, 4) == x).all()
+    per_book = jnp.arange(12) * 10  # book s * V + v
+    vs = per_venue(per_book, 4)
+    assert vs.shape == (4, 3) and int(vs[2, 1]) == 10 * (1 * 4 + 2)
+    assert (book_order(vs) == per_book).all()
+    assert int(venue_major(per_book, 4)[2 * 3 + 1]) == 10 * (1 * 4 + 2)  # book v * S + s
+    assert (from_venue_major(venue_major(per_book, 4), 4) == per_book).all()
     qty = jnp.zeros((1, 1, 6), jnp.int32).at[0, 0, 4].set(3).at[0, 0, 2].set(2)
     orders = Orders(jnp.arange(6).reshape(1, 1, 6), qty, jnp.ones_like(qty, bool), qty * 0)
     folded = fold_orders(orders, 3)  # O=2: slot 0 on venues 0,1,2 = [0, 2, 3] lots

@@ -103,13 +103,30 @@ def materialise(x):
     return jax.lax.reduce(both, jnp.zeros((), x.dtype), jax.lax.bitwise_or, (0,))
 
 
+SHORT_SCAN = 8  # integer prefix sums over at most this many elements are summed directly
+
+
 def prefix_sum(x, axis: int = -1, reverse: bool = False):
     """Inclusive prefix sum along ``axis``, exact for integers.
 
     A parallel (associative) scan: on CPU, XLA lowers ``jnp.cumsum`` to a blocked
-    reduce-window that costs several times more on the vectors the auction scans.
+    reduce-window that costs several times more on the vectors the auction scans. An
+    integer axis of at most :data:`SHORT_SCAN` elements (a family's slots across venues)
+    is summed directly, element ``k`` the sum of each element ``j <= k`` broadcast along
+    the axis: one elementwise loop, where the scan's slices, pads and concatenations (or a
+    reduction) would be fused into every consumer and break XLA's vectorised loops over
+    the orders.
     """
-    return jax.lax.associative_scan(jnp.add, x, reverse=reverse, axis=axis % jnp.ndim(x))
+    axis = axis % jnp.ndim(x)
+    n = x.shape[axis]
+    if n <= SHORT_SCAN and jnp.issubdtype(x.dtype, jnp.integer):
+        k = jax.lax.broadcasted_iota(jnp.int32, x.shape, axis)
+        out = jnp.zeros_like(x)
+        for j in range(n):
+            part = jax.lax.slice_in_dim(x, j, j + 1, axis=axis)
+            out = out + jnp.where((k <= j) if reverse else (k >= j), part, 0)
+        return out
+    return jax.lax.associative_scan(jnp.add, x, reverse=reverse, axis=axis)
 
 
 def demand_supply(totals: LevelTotals):

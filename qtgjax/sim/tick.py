@@ -41,6 +41,9 @@ from qtgjax.sim.venues import (
     VenueMarket,
     VenueParams,
     VenueRecord,
+    as_books,
+    as_slots,
+    book_order,
     clears_now,
     consolidate,
     fold_orders,
@@ -48,7 +51,6 @@ from qtgjax.sim.venues import (
     per_venue,
     route,
     settle_on_venues,
-    slot_major,
     venue_limits,
     venue_major,
 )
@@ -139,8 +141,11 @@ def act_detail(static: SimStatic, params: SimParams, state: SimState, view: Mark
             counts.append(direct_counts(intent, n_venues))
             transit.append(no_transit(intent))
         merged = book.merge_intent(acct.orders, intent, acct.position, limits.max_position)
-        merged = limit_total(merged, acct.position, limits.max_position, n_venues)
-        orders.append(jax.tree.map(materialise, merged))  # computed once, read by many
+        merged = jax.tree.map(materialise, merged)  # computed once, read by many
+        if n_venues > 1:  # the limit on all venues together reads the buffers above
+            merged = limit_total(merged, acct.position, limits.max_position, n_venues)
+            merged = merged.replace(qty=materialise(merged.qty))
+        orders.append(merged)
         extras.append(extra)
         want = jnp.where(intent.replace, intent.qty, acct.orders.qty)
         limited.append(jnp.where(merged.qty == 0, want, 0))
@@ -262,14 +267,14 @@ def update_market(
 
 def update_books(m: MarketState, params: SimParams, price, volume, residual, dropped, static):
     """Venues' and consolidated last price, EMAs, volatility, best quotes and grid anchors
-    after the auctions of the V * S books (venue-major: ``price``, ``volume``, ``dropped``
-    [V * S], ``residual`` [V * S, K]). Returns (MarketState, consolidated clearing price
-    int32[S], 0 where nothing traded)."""
+    after the auctions of the S * V books (book order, :mod:`qtgjax.sim.venues`: ``price``,
+    ``volume``, ``dropped`` [S * V], ``residual`` [S * V, K]). Returns (MarketState,
+    consolidated clearing price int32[S], 0 where nothing traded)."""
     cleared = Cleared((), price, volume, residual, (), dropped)
     mp, n_venues = params.market, static.n_venues
     vm = m.venues
-    v_last = jnp.where(cleared.volume > 0, cleared.price, vm.last_price.reshape(-1))
-    v_anchor = vm.anchor.reshape(-1)
+    v_last = jnp.where(cleared.volume > 0, cleared.price, book_order(vm.last_price))
+    v_anchor = book_order(vm.anchor)
     best_bid, best_ask = best_quotes(cleared.residual, v_anchor, static.n_levels)
     half = static.n_levels // 2
     moved = jnp.abs(v_last - v_anchor) > mp.recentre
@@ -381,7 +386,7 @@ def settle_all(
     """Every family's fills, fees, borrow costs and dividends; fees go to the fee account.
     Returns the new accounts and the :class:`Flows` of each family, Money[F].
 
-    ``price``: int32[V * S] clearing price of each book; ``mark``: int32[S] the
+    ``price``: int32[S * V] clearing price of each book (book order); ``mark``: int32[S] the
     consolidated price short positions are valued at. Fees are each family's rates plus
     the venue's. Borrow costs are charged, and dividends paid, every ``dividend_period``
     ticks.
@@ -490,7 +495,7 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     view = observe(state, params)
     orders, extras, latency, limited, transit = act_detail(static, params, state, view, k_act)
     vm = state.market.venues
-    anchor = vm.anchor.reshape(-1)
+    anchor = book_order(vm.anchor)  # per book, book order
     placed = killed = None
     if static.order_types:  # typed orders (one venue): qtgjax.sim.order_flow
         placed = tuple(o.age == 0 for o in orders)
@@ -499,14 +504,14 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
         off_grid = tuple(jnp.where(d, o.qty, 0) for o, d in zip(orders, after.dropped, strict=True))
         killed = after.cancelled
     else:
-        books = tuple(jax.tree.map(lambda x: venue_major(x, n_venues), o) for o in orders)
+        books = tuple(jax.tree.map(lambda x: as_books(x, n_venues), o) for o in orders)
         by_book = static.replace(n_symbols=n_venues * static.n_symbols)
         clears = None
         if params.venues is not None:
             clears = clears_now(state.tick, params.venues, static.n_symbols)
-        cleared = clear_book(books, anchor, vm.last_price.reshape(-1), by_book, clears)
-        fills = tuple(slot_major(f, n_venues) for f in cleared.fills)
-        kept = tuple(slot_major(q, n_venues) for q in cleared.kept)
+        cleared = clear_book(books, anchor, book_order(vm.last_price), by_book, clears)
+        fills = tuple(as_slots(f, n_venues) for f in cleared.fills)
+        kept = tuple(as_slots(q, n_venues) for q in cleared.kept)
         off_grid = tuple(jnp.where(k == 0, o.qty, 0) for o, k in zip(orders, kept, strict=True))
     fundamentals = step_fundamentals(state.fundamentals, params.fundamentals, k_fund)
     fundamentals = accrue(fundamentals, params.fundamentals, state.tick + 1)
@@ -538,13 +543,13 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     new_state = new_state.replace(market=market.replace(features=features))
     new_state = ex_dividend(new_state, params)  # after the record: the close is the trade
     resting = tuple(a.orders for a in state.accounts)
-    detail = TickDetail(
-        cleared.residual,
-        anchor,
+    detail = TickDetail(  # per-book arrays venue-major, as the records hold them
+        jax.tree.map(lambda x: venue_major(x, n_venues), cleared.residual),
+        vm.anchor.reshape(-1),
         resting,
         orders,
         fills,
-        cleared.price,
+        venue_major(cleared.price, n_venues),
         off_grid,
         limited,
         transit,

@@ -1,11 +1,14 @@
 """Venues: V exchanges, each with its own book per symbol, fees and batch interval.
 
 Every family's orders live in ``[N, S, V * O]`` slots: slot ``v * O + o`` is the family's
-order slot ``o`` on venue ``v``. For clearing, the slots are laid out as ``V * S`` books
-(:func:`venue_major`, book ``v * S + s`` is symbol ``s`` on venue ``v``) and cleared by the
-one per-book auction of :func:`qtgjax.sim.tick.clear_book`; settlement reshapes the same
-way, so accounts stay one per agent (cash and lots fungible across venues, position limits
-on the total). With one venue every reshape is the identity: the engine is the
+order slot ``o`` on venue ``v``. For clearing, the same memory is read as ``S * V`` books
+(:func:`as_books`, a reshape: book ``s * V + v`` is symbol ``s`` on venue ``v``, the *book
+order*) and cleared by the one per-book auction of :func:`qtgjax.sim.tick.clear_book`;
+settlement reads the books the same way, so accounts stay one per agent (cash and lots
+fungible across venues, position limits on the total). No order-sized array is ever
+transposed: only the small per-book arrays change between the book order and the
+``[V, S]`` (venue-major) layout of market data and records (:func:`per_venue`,
+:func:`book_order`). With one venue every reshape is the identity: the engine is the
 single-venue engine bit for bit (``tests/test_venues.py``).
 """
 
@@ -105,27 +108,45 @@ class VenueRecord:
     ask_depth: jnp.ndarray
 
 
-def venue_major(x, n_venues: int):
-    """[N, S, V * O] slots -> [N, V * S, O] books (book v * S + s)."""
+def as_books(x, n_venues: int):
+    """[N, S, V * O] slots -> [N, S * V, O] books in the book order (a reshape)."""
     if n_venues == 1:
         return x
     n, s, vo = x.shape
-    o = vo // n_venues
-    return jnp.swapaxes(x.reshape(n, s, n_venues, o), 1, 2).reshape(n, n_venues * s, o)
+    return x.reshape(n, s * n_venues, vo // n_venues)
 
 
-def slot_major(x, n_venues: int):
-    """[N, V * S, O] books -> [N, S, V * O] slots (inverse of :func:`venue_major`)."""
+def as_slots(x, n_venues: int):
+    """[N, S * V, O] books -> [N, S, V * O] slots (inverse of :func:`as_books`)."""
     if n_venues == 1:
         return x
-    n, vs, o = x.shape
-    s = vs // n_venues
-    return jnp.swapaxes(x.reshape(n, n_venues, s, o), 1, 2).reshape(n, s, n_venues * o)
+    n, sv, o = x.shape
+    return x.reshape(n, sv // n_venues, n_venues * o)
 
 
 def per_venue(x, n_venues: int):
-    """[V * S, ...] -> [V, S, ...]."""
-    return x.reshape(n_venues, -1, *x.shape[1:])
+    """[S * V, ...] per book (book order) -> [V, S, ...]."""
+    if n_venues == 1:
+        return x.reshape(1, *x.shape)
+    return jnp.swapaxes(x.reshape(-1, n_venues, *x.shape[1:]), 0, 1)
+
+
+def book_order(x):
+    """[V, S, ...] -> [S * V, ...] per book (inverse of :func:`per_venue`)."""
+    if x.shape[0] == 1:
+        return x.reshape(-1, *x.shape[2:])
+    return jnp.swapaxes(x, 0, 1).reshape(-1, *x.shape[2:])
+
+
+def venue_major(x, n_venues: int):
+    """[S * V, ...] per book (book order) -> [V * S, ...] (book ``v * S + s``): the layout
+    of the per-book records (depth, fills' clearing prices)."""
+    return per_venue(x, n_venues).reshape(-1, *x.shape[1:])
+
+
+def from_venue_major(x, n_venues: int):
+    """[V * S, ...] venue-major -> [S * V, ...] book order (inverse of :func:`venue_major`)."""
+    return book_order(x.reshape(n_venues, -1, *x.shape[1:]))
 
 
 def fold_orders(orders: Orders, n_venues: int) -> Orders:
@@ -135,9 +156,15 @@ def fold_orders(orders: Orders, n_venues: int) -> Orders:
         return orders
     n, s, vo = orders.qty.shape
     split = jax.tree.map(lambda x: x.reshape(n, s, n_venues, vo // n_venues), orders)
-    first = jnp.argmax(split.qty > 0, axis=2)[:, :, None, :]
-    pick = jax.tree.map(lambda x: jnp.take_along_axis(x, first, axis=2)[:, :, 0], split)
-    return pick.replace(qty=split.qty.sum(2))
+    lots = [split.qty[:, :, v] for v in range(n_venues)]
+
+    def pick(x):  # elementwise over the venues' slices: no reduction, no gather
+        out = x[:, :, 0]
+        for v in reversed(range(1, n_venues)):
+            out = jnp.where((lots[v] > 0) & (lots[0] == 0), x[:, :, v], out)
+        return out
+
+    return jax.tree.map(pick, split).replace(qty=sum(lots[1:], lots[0]))
 
 
 def route(
@@ -227,11 +254,13 @@ def smart_split(intent: OrderIntent, best, view, taker_bps, n_venues: int):
     weight = jnp.where(jnp.where(is_buy, ok_buy, ok_sell), depth, 0)  # [N, S, V, O]
     total = weight.sum(2, keepdims=True)
     qty = intent.qty[:, :, None, :]
-    through = jnp.cumsum(weight, axis=2).astype(jnp.float32) / jnp.maximum(total, 1)
+    through = prefix_sum(weight, axis=2).astype(jnp.float32) / jnp.maximum(total, 1)
     upto = jnp.floor(qty * through).astype(jnp.int32)
-    upto = jnp.where(jnp.arange(n_venues)[None, None, :, None] == n_venues - 1, qty, upto)
-    split = jnp.diff(upto, axis=2, prepend=0)
     venues = jnp.arange(n_venues, dtype=jnp.int32)[None, None, :, None]
+    upto = jnp.where(venues == n_venues - 1, qty, upto)
+    # minus the lots up to the venue before (0 for the first): slices, not a shifted copy
+    before = sum(jnp.where(venues == v + 1, upto[:, :, v : v + 1], 0) for v in range(n_venues - 1))
+    split = upto - before
     fallback = jnp.where(venues == best[:, :, None, :], qty, 0)
     return jnp.where(total > 0, split, fallback)
 
@@ -252,48 +281,50 @@ def limit_total(orders: Orders, position, max_position, n_venues: int) -> Orders
 
 
 def clears_now(tick, params: VenueParams, n_symbols: int):
-    """bool[V * S]: the venue of each book holds its auction this tick."""
-    return jnp.repeat(tick % params.batch_interval == 0, n_symbols)
+    """bool[S * V] (book order): the venue of each book holds its auction this tick."""
+    return jnp.tile(tick % params.batch_interval == 0, n_symbols)
 
 
 def venue_limits(limits: AccountParams, params: VenueParams, n_symbols: int) -> AccountParams:
-    """A family's fee rates per book [1, V * S, 1]: its own rates plus each venue's
-    (its own rates alone when the market has no ``venues`` section)."""
+    """A family's fee rates per book [1, S * V, 1] (book order): its own rates plus each
+    venue's (its own rates alone when the market has no ``venues`` section)."""
     if params is None:
         return limits
     return limits.replace(
-        maker_bps=limits.maker_bps + jnp.repeat(params.maker_bps, n_symbols)[None, :, None],
-        taker_bps=limits.taker_bps + jnp.repeat(params.taker_bps, n_symbols)[None, :, None],
+        maker_bps=limits.maker_bps + jnp.tile(params.maker_bps, n_symbols)[None, :, None],
+        taker_bps=limits.taker_bps + jnp.tile(params.taker_bps, n_symbols)[None, :, None],
     )
 
 
 def settle_on_venues(acct: Accounts, orders: Orders, filled, price, limits, n_venues: int):
     """Fees (int32[N]) and fills of a family's [N, S, V * O] orders at the clearing prices
-    int32[V * S] of the books: one account per agent, lots summed over venues."""
+    int32[S * V] of the books (book order): one account per agent, lots summed over
+    venues."""
     if n_venues == 1:
         return trading_fees(orders, filled, price, limits), settle_fills(
             acct, orders, filled, price
         )
-    books = jax.tree.map(lambda x: venue_major(x, n_venues), orders)
-    f = venue_major(filled, n_venues)
+    books = jax.tree.map(lambda x: as_books(x, n_venues), orders)
+    f = as_books(filled, n_venues)
     fees = trading_fees(books, f, price, limits)
     n, s = acct.position.shape
-    flat = acct.replace(position=jnp.zeros((n, n_venues * s), jnp.int32), orders=books)
+    flat = acct.replace(position=jnp.zeros((n, s * n_venues), jnp.int32), orders=books)
     done = settle_fills(flat, books, f, price)
     return fees, acct.replace(
         cash=done.cash,
-        position=acct.position + done.position.reshape(n, n_venues, s).sum(1),
-        orders=jax.tree.map(lambda x: slot_major(x, n_venues), done.orders),
+        position=acct.position + done.position.reshape(n, s, n_venues).sum(2),
+        orders=jax.tree.map(lambda x: as_slots(x, n_venues), done.orders),
     )
 
 
 def fees_per_order(orders: Orders, filled, price, limits, n_venues: int):
     """int32[N, S, V * O] fee of each of a family's orders' fills at the clearing prices
-    int32[V * S] of the books, ``limits`` its :func:`venue_limits` (what
-    :func:`settle_on_venues` charges, order by order)."""
-    books = jax.tree.map(lambda x: venue_major(x, n_venues), orders)
-    fees = order_fees(books, venue_major(filled, n_venues), price, limits)
-    return slot_major(fees, n_venues)
+    int32[V * S] of the books (venue-major, as the records hold them), ``limits`` its
+    :func:`venue_limits` (what :func:`settle_on_venues` charges, order by order)."""
+    books = jax.tree.map(lambda x: as_books(x, n_venues), orders)
+    price = from_venue_major(price, n_venues)
+    fees = order_fees(books, as_books(filled, n_venues), price, limits)
+    return as_slots(fees, n_venues)
 
 
 def consolidate(vm: VenueMarket, volume, price):
