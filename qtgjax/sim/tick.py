@@ -196,19 +196,24 @@ def clear_book(
     fills are computed in each family's own layout.
     """
     n_levels, n_ages, n_symbols = static.n_levels, static.n_ages, static.n_symbols
+    # Per-book values are written to buffers before the per-order loops read them: fused
+    # into those loops, XLA:CPU would recompute them for every order.
+    anchor = materialise(anchor)
     grid = tuple(book.on_grid(o, anchor, n_levels, n_ages) for o in orders)
     totals, dropped = book.book_totals(grid, n_symbols, n_levels)
     ref = last_price - (anchor - n_levels // 2)
     clear_at, volume = jax.vmap(clearing_level)(totals, ref)
     if clears is not None:
         clear_at, volume = jnp.where(clears, clear_at, -1), jnp.where(clears, volume, 0)
+    clear_at, volume = materialise(clear_at), materialise(volume)
     allot = jax.vmap(level_allotment)(totals, volume)
-    side = jax.vmap(rationed_side)(totals, clear_at, volume)
+    side = jax.tree.map(materialise, jax.vmap(rationed_side)(totals, clear_at, volume))
     on_cut = tuple(
         on_rationed_side(g.level, g.is_buy, jax.tree.map(_per_symbol, side)) for g in grid
     )
     volumes = book.class_volumes(grid, on_cut, n_symbols, n_ages)
-    marginal = jax.tree.map(_per_symbol, jax.vmap(rationed_class)(side, volumes))
+    marginal = jax.vmap(rationed_class)(side, volumes)
+    marginal = jax.tree.map(lambda x: _per_symbol(materialise(x)), marginal)
     roles = [fill_roles(g.level, g.is_buy, g.age, marginal) for g in grid]
     pro_rata = [jnp.where(prorated, g.qty, 0) for g, (prorated, _) in zip(grid, roles, strict=True)]
     through = book.book_prefix(tuple(pro_rata))
@@ -216,7 +221,7 @@ def clear_book(
         marginal_fills(g.qty, run, prorated, full, marginal)
         for g, run, (prorated, full) in zip(grid, through, roles, strict=True)
     )
-    price = jnp.where(volume > 0, anchor - n_levels // 2 + clear_at, 0)
+    price = materialise(jnp.where(volume > 0, anchor - n_levels // 2 + clear_at, 0))
     residual = LevelTotals(totals.buy - allot.buy, totals.sell - allot.sell)
     kept = tuple(jnp.where(g.dropped, 0, o.qty) for g, o in zip(grid, orders, strict=True))
     return Cleared(fills, price, volume, residual, kept, dropped)
