@@ -80,8 +80,14 @@ def engine(n_levels: int):
 
     def run(cols, last, bid, ask):
         orders = Orders(*(c[:, None, None] for c in cols))
-        market = SimpleNamespace(last_price=last[None], best_bid=bid[None], best_ask=ask[None])
-        cleared, active, after = clear_typed_tick(static, market, (orders,), jnp.int32([ANCHOR]))
+        venue = SimpleNamespace(
+            last_price=last[None, None], best_bid=bid[None, None], best_ask=ask[None, None]
+        )  # one venue, one symbol: [V, S]
+        state = SimpleNamespace(tick=0, market=SimpleNamespace(venues=venue))
+        params = SimpleNamespace(venues=None)
+        cleared, active, after = clear_typed_tick(
+            static, params, state, (orders,), jnp.int32([ANCHOR])
+        )
         return (
             cleared.fills[0][:, 0, 0],
             after.kept[0][:, 0, 0],

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from qtgjax.agents.registry import get_family, known_kinds
 from qtgjax.agents.types import AccountParams, FamilySpec
 from qtgjax.config.checks import ConfigError, check_keys, number
-from qtgjax.config.order_types import ORDER_KEYS, check_market, market_order_types, read_order_types
+from qtgjax.config.order_types import ORDER_KEYS, market_order_types, read_order_types
 from qtgjax.config.records import build_records
 from qtgjax.market.auction import MAX_BOOK_LOTS
 from qtgjax.market.money import MAX_PRICE_TICKS
@@ -346,7 +346,6 @@ def build(cfg: Mapping) -> Built:
     max_delay, latency, delayed = build_latency(cfg, families_cfg, venue_names(cfg))
     records = build_records(cfg, n_levels, run["ticks"], [b[0] for b in built])
     order_types = market_order_types([b[0] for b in built])
-    check_market(order_types, n_venues, max_delay, families_cfg)
     static = SimStatic(
         n_symbols=n_symbols,
         n_levels=n_levels,

@@ -67,13 +67,3 @@ def read_order_types(family, cfg: Mapping, path: str, n_levels: int) -> dict:
 def market_order_types(specs) -> tuple[int, ...]:
     """``SimStatic.order_types``: every code some family places."""
     return tuple(sorted({c for s in specs for c in s.order_types}))
-
-
-def check_market(order_types: tuple, n_venues: int, max_delay: int, families_cfg) -> None:
-    """Order types are for a market of one venue and no latency (for now)."""
-    if order_types and (n_venues > 1 or max_delay):
-        name = next(n for n, c in families_cfg.items() if "order_types" in c)
-        raise ConfigError(
-            f"families.{name}.order_types: order types other than limit need a market with "
-            "one venue and no latency (no venues section, latency.max_delay=0)"
-        )

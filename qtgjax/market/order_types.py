@@ -85,15 +85,18 @@ def is_any(order_type, codes) -> jnp.ndarray:
     return out
 
 
-def trigger(orders, last_price):
+def trigger(orders, last_price, clears=None):
     """(order_type, age) after this tick's stop triggers; ``last_price`` int32[S].
 
     A live stop (stop_limit) buy fires when ``last >= stop_price``, a sell when
     ``last <= stop_price``; it becomes a new ``STOP_FIRED`` (``STOP_LIMIT_FIRED``) order
-    of age 0."""
+    of age 0. ``clears`` (bool[S], None = all): only in a book that holds its auction this
+    tick (a periodic venue's stops fire at its auctions)."""
     t = orders.order_type
     last = last_price[None, :, None]
     hit = jnp.where(orders.is_buy, last >= orders.stop_price, last <= orders.stop_price)
+    if clears is not None:
+        hit = hit & clears[None, :, None]
     fire = ((t == STOP) | (t == STOP_LIMIT)) & hit & (orders.qty > 0)
     t = jnp.where(fire, t + (STOP_FIRED - STOP), t)
     return t, jnp.where(fire, 0, orders.age)

@@ -28,12 +28,17 @@ the fresh view and their messages count as delivered at once with no delay
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 from qtgjax.agents.common import bernoulli_from_bits, random_bits, scaled_field
 from qtgjax.market.types import MarketView, OrderIntent
 from qtgjax.tree import pytree
+
+REPORTED = ("price", "qty", "is_buy")  # what Transit keeps of a message that never arrived
+TYPED_FIELDS = ("order_type", "stop_price", "peg_offset", "display")  # of a typed message
 
 PROFILE_KEYS = (
     "order_delay",
@@ -77,6 +82,9 @@ class InFlight:
         sent: int32 decision tick of the message, -1 = empty.
         delay: int32 ticks the message was given.
         applied: int32[N, S, V * O] decision tick of the last applied message, -1 = none.
+        order_type, stop_price, peg_offset, display: int32, the message's order-type
+            fields (:class:`~qtgjax.market.types.OrderIntent`); None in a market of limit
+            orders (``SimStatic.order_types`` empty).
     """
 
     price: jnp.ndarray
@@ -85,12 +93,23 @@ class InFlight:
     sent: jnp.ndarray
     delay: jnp.ndarray
     applied: jnp.ndarray
+    order_type: Any = None
+    stop_price: Any = None
+    peg_offset: Any = None
+    display: Any = None
 
     @staticmethod
-    def empty(max_delay: int, shape) -> InFlight:
+    def empty(max_delay: int, shape, typed: bool = False) -> InFlight:
         ring = (max_delay + 1, *shape)
         zeros = jnp.zeros(ring, jnp.int32)
-        return InFlight(zeros, zeros, jnp.zeros(ring, bool), zeros - 1, zeros, zeros[0] - 1)
+        types = (zeros,) * len(TYPED_FIELDS) if typed else ()
+        return InFlight(
+            zeros, zeros, jnp.zeros(ring, bool), zeros - 1, zeros, zeros[0] - 1, *types
+        )
+
+    def message_fields(self) -> tuple[str, ...]:
+        """The fields of the message a ring slot holds."""
+        return ("price", "qty", "is_buy") + (TYPED_FIELDS if self.order_type is not None else ())
 
 
 @pytree
@@ -120,7 +139,9 @@ def init_latency(static, view: MarketView, accounts) -> LatencyState:
     d = static.max_delay
     views = jax.tree.map(lambda x: jnp.broadcast_to(x, (d + 1, *jnp.shape(x))), view)
     inflight = tuple(
-        InFlight.empty(d, a.orders.qty.shape) if static.in_flight(i) else None
+        InFlight.empty(d, a.orders.qty.shape, bool(static.order_types))
+        if static.in_flight(i)
+        else None
         for i, a in enumerate(accounts)
     )
     return LatencyState(inflight, views)
@@ -211,26 +232,30 @@ def send_and_deliver(
         return jnp.take_along_axis(x, arrive[None], 0)[0]
 
     was_overtaken = overtaken.any(0)
-    lost_msg = OrderIntent(
-        price=jnp.where(was_overtaken, due(flight.price), intent.price),
-        qty=jnp.where(was_overtaken, due(flight.qty), intent.qty),
-        is_buy=jnp.where(was_overtaken, due(flight.is_buy), intent.is_buy),
+    fields = flight.message_fields()
+    message = {name: message_field(intent, name, shape) for name in fields}
+    lost_msg = OrderIntent(  # what the reports show of it: lots, limit, side
         replace=(intent.replace & lost) | was_overtaken,
+        **{
+            name: jnp.where(was_overtaken, due(getattr(flight, name)), message[name])
+            for name in REPORTED
+        },
     )
-    flight = InFlight(
-        price=jnp.where(write, intent.price[None], flight.price),
-        qty=jnp.where(write, intent.qty[None], flight.qty),
-        is_buy=jnp.where(write, intent.is_buy[None], flight.is_buy),
+    flight = flight.replace(
         sent=jnp.where(write, tick, flight.sent),
         delay=jnp.where(write, delay[None], flight.delay),
-        applied=flight.applied,
+        **{name: jnp.where(write, x[None], getattr(flight, name)) for name, x in message.items()},
     )
     now = tick % size
     sent = flight.sent[now]
     arrived = sent >= 0
     fresh = arrived & (sent > flight.applied)
     stale = arrived & ~fresh
-    out = OrderIntent(flight.price[now], flight.qty[now], flight.is_buy[now], fresh)
+
+    def arriving(replace, names=fields):  # the messages in the ring slot due now
+        return OrderIntent(replace=replace, **{n: getattr(flight, n)[now] for n in names})
+
+    out = arriving(fresh)
     flight = flight.replace(
         sent=flight.sent.at[now].set(-1),
         applied=jnp.where(fresh, sent, flight.applied),
@@ -245,8 +270,17 @@ def send_and_deliver(
         count(intent.replace & lost),
         count(fresh, flight.delay[now]),
     )
-    late = OrderIntent(flight.price[now], flight.qty[now], flight.is_buy[now], stale)
+    late = arriving(stale, REPORTED)
     return out, flight, counts, Transit(intent.replace & lost, was_overtaken, lost_msg, late)
+
+
+def message_field(intent: OrderIntent, name: str, shape):
+    """Field ``name`` of a routed intent as an array of ``shape`` (an order-type field a
+    family leaves unset, None, is 0: a limit order)."""
+    x = getattr(intent, name)
+    if x is None:
+        return jnp.zeros(shape, jnp.int32)
+    return jnp.broadcast_to(x, shape)
 
 
 def venue_count(mask, n_venues: int, values=None):

@@ -3,8 +3,12 @@ offers), the auction with fill-or-kill passes, and after it (cancelled rests, po
 orders joining the book, iceberg refills). Rules: :mod:`qtgjax.market.order_types`.
 
 Compiled only when ``SimStatic.order_types`` is not empty (a market of limit orders has
-none of it in its tick), and each part only when a type that needs it is used. One venue
-and no latency (the config refuses order types otherwise).
+none of it in its tick), and each part only when a type that needs it is used. Per book:
+with venues the orders are read as S * V books (:func:`qtgjax.sim.venues.as_books`) and
+every per-symbol input here is per book. ``clears`` (bool[S * V], None = every book) says
+which books hold their auction this tick (a periodic venue's do not between its
+auctions): there, stops do not fire and market / IOC / FOK orders and fired stops are not
+cancelled; they wait in the book for their venue's next auction.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from qtgjax.sim import book
 FOK_PASSES = 2  # re-clearing passes that drop fill-or-kill orders not filled in full
 
 
-def activate(orders: Orders, last_price, best_bid, best_ask) -> tuple[Orders, jnp.ndarray]:
+def activate(
+    orders: Orders, last_price, best_bid, best_ask, clears=None
+) -> tuple[Orders, jnp.ndarray]:
     """One family's orders [N, S, O] as they stand in this tick (stops triggered by the
     last price, pegs re-priced on the previous auction's quotes; int32[S] each) and the
     lots each offers in the auction (:func:`qtgjax.market.order_types.offered_lots`)."""
-    order_type, age = ot.trigger(orders, last_price)
+    order_type, age = ot.trigger(orders, last_price, clears)
     price = ot.peg_price(
         order_type, orders.price, orders.is_buy, orders.peg_offset, last_price, best_bid, best_ask
     )
@@ -36,10 +42,13 @@ def activate(orders: Orders, last_price, best_bid, best_ask) -> tuple[Orders, jn
     return now, ot.offered_lots(order_type, orders.qty, age)
 
 
-def clear_typed(orders: tuple[Orders, ...], offered: tuple, anchor, last_price, static, clear):
+def clear_typed(
+    orders: tuple[Orders, ...], offered: tuple, anchor, last_price, static, clear, clears=None
+):
     """The tick's auction of typed orders: ``clear(orders, anchor, last_price, static)`` is
     :func:`qtgjax.sim.tick.clear_book`, ``offered`` the lots each order offers. Returns
-    (Cleared, the lots each order had in the last pass).
+    (Cleared, the lots each order had in the last pass). An FOK order in a book that holds
+    no auction (``clears``) is not judged: it waits.
 
     Fill-or-kill: the book is cleared with every FOK order; then, ``FOK_PASSES`` times, the
     FOK orders not filled in full are removed and the book is cleared again; last, in a
@@ -53,7 +62,7 @@ def clear_typed(orders: tuple[Orders, ...], offered: tuple, anchor, last_price, 
     cleared = clear(auction, anchor, last_price, static)
     if ot.FOK not in static.order_types:
         return cleared, offered
-    fok = tuple((o.order_type == ot.FOK) & (o.qty > 0) for o in auction)
+    fok = tuple((o.order_type == ot.FOK) & (o.qty > 0) & _in(clears) for o in auction)
     alive = fok
     for _ in range(FOK_PASSES):
         alive = tuple(
@@ -67,6 +76,11 @@ def clear_typed(orders: tuple[Orders, ...], offered: tuple, anchor, last_price, 
     alive = tuple(a & ~bad for a in alive)
     final = _without(auction, fok, alive)
     return clear(final, anchor, last_price, static), tuple(o.qty for o in final)
+
+
+def _in(clears):
+    """bool[1, S, 1] (or True): the book holds its auction this tick."""
+    return True if clears is None else clears[None, :, None]
 
 
 def _without(auction, fok, alive):
@@ -102,10 +116,12 @@ class AfterAuction(NamedTuple):
     residual: LevelTotals
 
 
-def after_auction(orders, offered, fills, residual: LevelTotals, price, volume, anchor, static):
+def after_auction(
+    orders, offered, fills, residual: LevelTotals, price, volume, anchor, static, clears=None
+):
     """:class:`AfterAuction` from this tick's activated ``orders``, the lots they had in
     the auction's last pass (``offered``), their ``fills`` and the auction's residual book,
-    price and volume [S].
+    price and volume [S]; ``clears`` as in the module docstring.
 
     First the rests of market / IOC / FOK orders leave the residual (the book that rests);
     the new post-only orders are judged against it; market data then shows it with the
@@ -117,7 +133,7 @@ def after_auction(orders, offered, fills, residual: LevelTotals, price, volume, 
     cut, in_book = [], []
     for o, q, f, (level, inside) in zip(orders, offered, fills, grid, strict=True):
         left = jnp.where(inside, q, 0) - f  # lots of the order in the residual
-        cut.append(ot.is_any(o.order_type, ot.CANCEL_REST))
+        cut.append(ot.is_any(o.order_type, ot.CANCEL_REST) & _in(clears))
         in_book.append((level, jnp.where(cut[-1], -left, 0), o.is_buy))
     resting = _add_lots(residual, in_book, n_symbols, n_levels)
     # The post-only bounds per symbol: the clearing price, the resting book's best quotes

@@ -227,22 +227,33 @@ def clear_book(
     return Cleared(fills, price, volume, residual, kept, dropped)
 
 
-def clear_typed_tick(static: SimStatic, market: MarketState, orders, anchor):
-    """The auction of a market with order types (one venue): (Cleared with the residual
-    as market data shows it, this tick's activated orders, :class:`AfterAuction`)."""
-    active = [
-        order_flow.activate(o, market.last_price, market.best_bid, market.best_ask)
-        for o in orders
-    ]
-    orders, offered = tuple(a[0] for a in active), tuple(a[1] for a in active)
+def clear_typed_tick(static: SimStatic, params: SimParams, state: SimState, orders, anchor):
+    """The auctions of a market with order types, every family's [N, S, V * O] slots read
+    as S * V books (:mod:`qtgjax.sim.venues`): stops and pegs act on their own venue's last
+    price and quotes. Returns (Cleared per book, with the residual as market data shows
+    it; this tick's activated orders and the :class:`~qtgjax.sim.order_flow.AfterAuction`,
+    both in book layout [N, S * V, O])."""
+    n_venues, vm = static.n_venues, state.market.venues
+    by_book = static.replace(n_symbols=n_venues * static.n_symbols)
+    clears = None
+    if params.venues is not None:
+        clears = clears_now(state.tick, params.venues, static.n_symbols)
+    last, bid, ask = (book_order(x) for x in (vm.last_price, vm.best_bid, vm.best_ask))
+    books = [jax.tree.map(lambda x: as_books(x, n_venues), o) for o in orders]
+    active = [order_flow.activate(o, last, bid, ask, clears) for o in books]
+    books, offered = tuple(a[0] for a in active), tuple(a[1] for a in active)
+
+    def clear(orders, anchor, last_price, static):
+        return clear_book(orders, anchor, last_price, static, clears)
+
     cleared, last_pass = order_flow.clear_typed(
-        orders, offered, anchor, market.last_price, static, clear_book
+        books, offered, anchor, last, by_book, clear, clears
     )
     after = order_flow.after_auction(
-        orders, last_pass, cleared.fills, cleared.residual, cleared.price, cleared.volume,
-        anchor, static,
+        books, last_pass, cleared.fills, cleared.residual, cleared.price, cleared.volume,
+        anchor, by_book, clears,
     )
-    return cleared._replace(residual=after.residual), orders, after
+    return cleared._replace(residual=after.residual), books, after
 
 
 def _per_symbol(x):
@@ -502,10 +513,13 @@ def step_detail(static: SimStatic, params: SimParams, state: SimState, key):
     vm = state.market.venues
     anchor = book_order(vm.anchor)  # per book, book order
     placed = killed = None
-    if static.order_types:  # typed orders (one venue): qtgjax.sim.order_flow
+    if static.order_types:  # typed orders: qtgjax.sim.order_flow
         placed = tuple(o.age == 0 for o in orders)
-        cleared, orders, after = clear_typed_tick(static, state.market, orders, anchor)
-        books, fills, kept = orders, cleared.fills, after.kept
+        cleared, books, after = clear_typed_tick(static, params, state, orders, anchor)
+        after = jax.tree.map(lambda x: as_slots(x, n_venues), after._replace(residual=None))
+        orders = tuple(jax.tree.map(lambda x: as_slots(x, n_venues), o) for o in books)
+        fills = tuple(as_slots(f, n_venues) for f in cleared.fills)
+        kept = after.kept
         off_grid = tuple(jnp.where(d, o.qty, 0) for o, d in zip(orders, after.dropped, strict=True))
         killed = after.cancelled
     else:

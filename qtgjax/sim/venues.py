@@ -189,7 +189,10 @@ def route(
         lots = chosen_lots(intent.qty, chosen, lots, n_venues)
     n, s, o = intent.qty.shape
 
-    def spread(x):
+    def spread(x):  # the same value on every venue (None: a field the family leaves unset)
+        if x is None:
+            return None
+        x = jnp.broadcast_to(x, (n, s, o))
         return jnp.broadcast_to(x[:, :, None, :], (n, s, n_venues, o)).reshape(n, s, -1)
 
     return OrderIntent(
@@ -197,6 +200,10 @@ def route(
         qty=lots.reshape(n, s, -1),
         is_buy=spread(intent.is_buy),
         replace=spread(intent.replace),
+        order_type=spread(intent.order_type),
+        stop_price=spread(intent.stop_price),
+        peg_offset=spread(intent.peg_offset),
+        display=spread(intent.display),
     )
 
 
@@ -277,7 +284,10 @@ def limit_total(orders: Orders, position, max_position, n_venues: int) -> Orders
     buys = prefix_sum(jnp.where(orders.is_buy, orders.qty, 0))
     sells = prefix_sum(jnp.where(orders.is_buy, 0, orders.qty))
     before = jnp.where(orders.is_buy, buys, sells) - orders.qty
-    return orders.replace(qty=jnp.clip(room - before, 0, orders.qty))
+    qty = jnp.clip(room - before, 0, orders.qty)
+    if orders.shown is None:
+        return orders.replace(qty=qty)
+    return orders.replace(qty=qty, shown=jnp.minimum(orders.shown, qty))  # icebergs show <= qty
 
 
 def clears_now(tick, params: VenueParams, n_symbols: int):
